@@ -1,0 +1,70 @@
+"""cqrs-worker: CQRS mediators, typed events, a transactional outbox and a worker runtime.
+
+The names below are the public API. Transports, the outbox and the worker are
+reached through their subpackages (``cqrs_worker.brokers``,
+``cqrs_worker.outbox``, ``cqrs_worker.worker``), so importing this package
+loads no broker or database client.
+"""
+
+from cqrs_worker._version import __version__
+from cqrs_worker.bootstrap import Mediators, bootstrap, bootstrap_events, bootstrap_requests
+from cqrs_worker.container import Container, DefaultContainer
+from cqrs_worker.emitter import EventEmitter, InMemoryEventEmitter
+from cqrs_worker.envelope import EnvelopeCodec, EventRegistry, encode_event
+from cqrs_worker.errors import (
+    ConfigurationError,
+    CqrsWorkerError,
+    DecodeError,
+    DispatchError,
+    EventHandlingError,
+)
+from cqrs_worker.event_mediator import EventMediator
+from cqrs_worker.events import (
+    DomainEvent,
+    ECSTEvent,
+    Event,
+    EventHandler,
+    NotificationEvent,
+    WireEvent,
+)
+from cqrs_worker.maps import EventMap, RequestMap
+from cqrs_worker.middleware import LoggingMiddleware, Middleware
+from cqrs_worker.request_mediator import RequestMediator
+from cqrs_worker.requests import Command, Query, Request, RequestHandler, Response
+
+__all__ = [
+    "Command",
+    "ConfigurationError",
+    "Container",
+    "CqrsWorkerError",
+    "DecodeError",
+    "DefaultContainer",
+    "DispatchError",
+    "DomainEvent",
+    "ECSTEvent",
+    "EnvelopeCodec",
+    "Event",
+    "EventEmitter",
+    "EventHandler",
+    "EventHandlingError",
+    "EventMap",
+    "EventMediator",
+    "EventRegistry",
+    "InMemoryEventEmitter",
+    "LoggingMiddleware",
+    "Mediators",
+    "Middleware",
+    "NotificationEvent",
+    "Query",
+    "Request",
+    "RequestHandler",
+    "RequestMap",
+    "RequestMediator",
+    "Response",
+    "WireEvent",
+    "__version__",
+    "bootstrap",
+    "bootstrap_events",
+    "bootstrap_requests",
+    "encode_event",
+]

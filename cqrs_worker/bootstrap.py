@@ -1,0 +1,115 @@
+"""Ready-made mediators from maps, a container, an emitter and middlewares.
+
+One function builds both mediators so their defaults cannot drift apart: the
+same container, the same middlewares (by default one
+:class:`~cqrs_worker.LoggingMiddleware`), and a request mediator whose emitted
+events go through the event mediator. When the container is a
+:class:`~cqrs_worker.DefaultContainer`, both mediators (and the emitter) are
+registered in it, so handlers can ask for them by type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar, cast
+
+from cqrs_worker.container import Container, DefaultContainer
+from cqrs_worker.emitter import EventEmitter
+from cqrs_worker.event_mediator import EventMediator
+from cqrs_worker.maps import EventMap, RequestMap
+from cqrs_worker.middleware import LoggingMiddleware, Middleware
+from cqrs_worker.request_mediator import RequestMediator
+
+__all__ = ["Mediators", "bootstrap", "bootstrap_events", "bootstrap_requests"]
+
+M = TypeVar("M", RequestMap, EventMap)
+RequestsMapper = RequestMap | Callable[[RequestMap], None]
+EventsMapper = EventMap | Callable[[EventMap], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Mediators:
+    """Both mediators, sharing one container."""
+
+    requests: RequestMediator
+    events: EventMediator
+
+
+def bootstrap(
+    *,
+    requests: RequestsMapper | None = None,
+    events: EventsMapper | None = None,
+    container: Container | None = None,
+    emitter: EventEmitter | None = None,
+    middlewares: Sequence[Middleware] | None = None,
+    max_event_depth: int = 8,
+) -> Mediators:
+    """Build a request mediator and an event mediator that work together.
+
+    ``requests`` and ``events`` are maps, or functions that bind into a fresh
+    map (python-cqrs's ``commands_mapper`` / ``domain_events_mapper`` style).
+    """
+    container = container if container is not None else DefaultContainer()
+    chain = tuple(middlewares) if middlewares is not None else (LoggingMiddleware(),)
+    event_mediator = EventMediator(
+        _map(events, EventMap),
+        container,
+        emitter=emitter,
+        middlewares=chain,
+        max_depth=max_event_depth,
+    )
+    request_mediator = RequestMediator(
+        _map(requests, RequestMap), container, event_mediator=event_mediator, middlewares=chain
+    )
+    if isinstance(container, DefaultContainer):
+        container.register_instance(RequestMediator, request_mediator)
+        container.register_instance(EventMediator, event_mediator)
+        if emitter is not None:
+            container.register_instance(EventEmitter, emitter)  # type: ignore[type-abstract]  # a Protocol is the key users ask for
+    return Mediators(requests=request_mediator, events=event_mediator)
+
+
+def bootstrap_requests(
+    *,
+    requests: RequestsMapper | None = None,
+    events: EventsMapper | None = None,
+    container: Container | None = None,
+    emitter: EventEmitter | None = None,
+    middlewares: Sequence[Middleware] | None = None,
+) -> RequestMediator:
+    """:func:`bootstrap`, returning the request mediator."""
+    return bootstrap(
+        requests=requests,
+        events=events,
+        container=container,
+        emitter=emitter,
+        middlewares=middlewares,
+    ).requests
+
+
+def bootstrap_events(
+    *,
+    events: EventsMapper | None = None,
+    requests: RequestsMapper | None = None,
+    container: Container | None = None,
+    emitter: EventEmitter | None = None,
+    middlewares: Sequence[Middleware] | None = None,
+) -> EventMediator:
+    """:func:`bootstrap`, returning the event mediator (what a worker runs)."""
+    return bootstrap(
+        requests=requests,
+        events=events,
+        container=container,
+        emitter=emitter,
+        middlewares=middlewares,
+    ).events
+
+
+def _map(mapper: M | Callable[[M], None] | None, kind: type[M]) -> M:
+    if isinstance(mapper, kind):
+        return mapper
+    fresh = kind()
+    if mapper is not None:
+        cast(Callable[[M], None], mapper)(fresh)
+    return fresh

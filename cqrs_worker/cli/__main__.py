@@ -1,0 +1,5 @@
+import sys
+
+from cqrs_worker.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Adapters to third-party libraries, each behind its own optional extra."""

@@ -1,0 +1,155 @@
+"""The exceptions cqrs-worker raises, in one hierarchy.
+
+::
+
+    CqrsWorkerError
+    ├── ConfigurationError           wrong set-up; raised at start-up, fix the code or settings
+    │   ├── HandlerAlreadyBoundError  a request type bound to a second handler
+    │   ├── HandlerNotFoundError      a request sent that no handler is bound to
+    │   ├── EventNameConflictError    two event classes registered under one event name
+    │   └── ResolutionError           the container cannot build a dependency
+    ├── DispatchError                handling failed
+    │   ├── EventHandlingError        one or more event handlers raised (all of them ran)
+    │   └── EventCycleError           emitted events kept triggering each other
+    ├── PublishError                 a broker did not confirm a publish; nothing was dropped
+    └── DecodeError                  bytes that are not a valid event; dead-letter them
+        ├── MessageTooLargeError      body over the configured size limit
+        ├── NotJsonError              not JSON (or not UTF-8)
+        ├── NotAnEnvelopeError        JSON, but not an event envelope
+        ├── UnknownEventError         an envelope whose event name nobody registered
+        └── PayloadValidationError    an envelope whose fields fail validation
+
+Every :class:`DecodeError` carries a short ``reason`` code and whatever it could
+read of the message (``event_name``, ``event_id``), which is what a dead-letter
+record needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "ConfigurationError",
+    "CqrsWorkerError",
+    "DecodeError",
+    "DispatchError",
+    "EventCycleError",
+    "EventHandlingError",
+    "EventNameConflictError",
+    "HandlerAlreadyBoundError",
+    "HandlerFailure",
+    "HandlerNotFoundError",
+    "MessageTooLargeError",
+    "NotAnEnvelopeError",
+    "NotJsonError",
+    "PayloadValidationError",
+    "PublishError",
+    "ResolutionError",
+    "UnknownEventError",
+]
+
+
+class CqrsWorkerError(Exception):
+    """Base of every exception cqrs-worker raises on purpose."""
+
+
+class ConfigurationError(CqrsWorkerError):
+    """The application is wired wrongly; the message says what to change."""
+
+
+class HandlerAlreadyBoundError(ConfigurationError):
+    """A request type can have one handler only."""
+
+
+class HandlerNotFoundError(ConfigurationError):
+    """No handler is bound to the request that was sent."""
+
+
+class EventNameConflictError(ConfigurationError):
+    """Two different event classes claim the same ``event_name``."""
+
+
+class ResolutionError(ConfigurationError):
+    """The container could not build a handler or one of its dependencies."""
+
+
+class DispatchError(CqrsWorkerError):
+    """Handling a message failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerFailure:
+    """One handler that raised while an event was dispatched."""
+
+    handler: type[Any]
+    exception: BaseException
+
+
+class EventHandlingError(DispatchError):
+    """One or more handlers of an event raised.
+
+    Every bound handler ran; ``failures`` lists those that raised, in bind
+    order. The first failure is also the ``__cause__``.
+    """
+
+    def __init__(self, event: Any, failures: Sequence[HandlerFailure]) -> None:
+        self.event = event
+        self.failures = tuple(failures)
+        names = ", ".join(
+            f"{f.handler.__qualname__}: {type(f.exception).__name__}: {f.exception}"
+            for f in self.failures
+        )
+        super().__init__(
+            f"{len(self.failures)} handler(s) of {type(event).__qualname__} failed ({names})"
+        )
+
+
+class EventCycleError(DispatchError):
+    """Events emitted by event handlers nested deeper than the allowed depth."""
+
+
+class DecodeError(CqrsWorkerError):
+    """Bytes that cannot become a typed event. Never retried: dead-letter them."""
+
+    reason = "decode-error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        event_name: str | None = None,
+        event_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.event_name = event_name
+        self.event_id = event_id
+
+
+class MessageTooLargeError(DecodeError):
+    reason = "too-large"
+
+
+class NotJsonError(DecodeError):
+    reason = "not-json"
+
+
+class NotAnEnvelopeError(DecodeError):
+    reason = "not-an-envelope"
+
+
+class UnknownEventError(DecodeError):
+    reason = "unknown-event"
+
+
+class PayloadValidationError(DecodeError):
+    reason = "invalid-payload"
+
+
+class PublishError(CqrsWorkerError):
+    """The broker did not confirm a publish (unreachable, refused, timed out).
+
+    Nothing is dropped silently: the caller keeps the messages (the outbox
+    keeps its rows pending) and may try again.
+    """

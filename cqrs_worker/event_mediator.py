@@ -1,0 +1,100 @@
+"""The :class:`EventMediator`: runs every handler bound to an event.
+
+Failure policy: every handler bound to the event runs, in bind order, even
+when an earlier one raised. If any raised, :class:`~cqrs_worker.errors.EventHandlingError`
+lists them all and nothing they emitted is dispatched, so a retry of the whole
+event starts clean. Handlers must therefore tolerate running again for an
+event they already handled (the worker's inbox and unit of work make that
+automatic for database effects).
+
+Emitted follow-ups are dispatched after all handlers succeeded: a
+:class:`~cqrs_worker.DomainEvent` to its own handlers (nested at most
+``max_depth`` levels, against cycles), a Notification/ECST event to the
+:class:`~cqrs_worker.EventEmitter`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from cqrs_worker.container import Container
+from cqrs_worker.emitter import EventEmitter
+from cqrs_worker.errors import (
+    ConfigurationError,
+    EventCycleError,
+    EventHandlingError,
+    HandlerFailure,
+)
+from cqrs_worker.events import Event, WireEvent, emitted_events
+from cqrs_worker.maps import EventMap
+from cqrs_worker.middleware import Middleware, compose
+
+__all__ = ["EventMediator"]
+
+
+class EventMediator:
+    """Dispatches events to the handlers bound in an :class:`~cqrs_worker.EventMap`."""
+
+    def __init__(
+        self,
+        event_map: EventMap,
+        container: Container,
+        *,
+        emitter: EventEmitter | None = None,
+        middlewares: Sequence[Middleware] = (),
+        max_depth: int = 8,
+    ) -> None:
+        self.event_map = event_map
+        self.container = container
+        self.emitter = emitter
+        self._max_depth = max_depth
+        self._call = compose(middlewares, self._run_handlers)
+
+    async def send(self, event: Event) -> None:
+        """Run every handler bound to ``event``, then dispatch what they emitted.
+
+        Raises :class:`~cqrs_worker.errors.EventHandlingError` if any handler raised.
+        """
+        async with self.container.scope():
+            await self._send(event, 0)
+
+    async def dispatch_emitted(self, events: Sequence[Event], depth: int = 0) -> None:
+        """Dispatch events a handler emitted: domain events here, the rest to the emitter."""
+        for event in events:
+            if isinstance(event, WireEvent):
+                if self.emitter is None:
+                    raise ConfigurationError(
+                        f"a handler emitted {type(event).__qualname__} but no EventEmitter is "
+                        f"configured; pass emitter= (a broker or outbox emitter) to bootstrap"
+                    )
+                await self.emitter.emit(event)
+            else:
+                await self._send(event, depth + 1)
+
+    async def _send(self, event: Event, depth: int) -> None:
+        if depth > self._max_depth:
+            raise EventCycleError(
+                f"{type(event).__qualname__} was emitted {depth} levels deep; "
+                f"event handlers probably emit each other's events in a cycle"
+            )
+        if type(event) not in self.event_map:
+            return
+        emitted: Sequence[Event] = await self._call(event)
+        if emitted:
+            await self.dispatch_emitted(emitted, depth)
+
+    async def _run_handlers(self, event: Event) -> Sequence[Event]:
+        emitted: list[Event] = []
+        failures: list[HandlerFailure] = []
+        for handler_type in self.event_map[type(event)]:
+            try:
+                handler: Any = await self.container.resolve(handler_type)
+                await handler.handle(event)
+            except Exception as exc:
+                failures.append(HandlerFailure(handler_type, exc))
+                continue
+            emitted.extend(emitted_events(handler))
+        if failures:
+            raise EventHandlingError(event, failures) from failures[0].exception
+        return emitted

@@ -1,0 +1,107 @@
+"""Events: what happened, as pydantic v2 models.
+
+* :class:`DomainEvent` stays in this process; handlers bound in the
+  :class:`~cqrs_worker.EventMap` run when a request handler emits one.
+* :class:`NotificationEvent` tells other services that something happened;
+  :class:`ECSTEvent` (event-carried state transfer) carries the new state
+  itself. Both travel over a broker in the envelope defined in
+  :mod:`cqrs_worker.envelope`.
+
+A broker event names itself by ``event_name`` and its destination by ``topic``;
+give both a default in the subclass so the class alone says where it goes::
+
+    class UserJoined(NotificationEvent[UserJoinedPayload]):
+        event_name: str = "UserJoined"
+        topic: str = "users"
+
+``partition_key`` (usually the aggregate id) becomes the Kafka message key, so
+events with the same key keep their order through the broker and the worker.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections.abc import Sequence
+from typing import Any, Generic, Protocol, TypeVar
+
+import pydantic
+
+__all__ = [
+    "DomainEvent",
+    "ECSTEvent",
+    "Event",
+    "EventHandler",
+    "NotificationEvent",
+    "PayloadT",
+    "WireEvent",
+]
+
+PayloadT = TypeVar("PayloadT")
+E_contra = TypeVar("E_contra", bound="Event", contravariant=True)
+
+
+def _utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+class Event(pydantic.BaseModel):
+    """Base of every event. Events are immutable facts."""
+
+    model_config = pydantic.ConfigDict(frozen=True)
+
+
+class DomainEvent(Event):
+    """An event handled in this process, inside the unit of work that raised it."""
+
+
+class WireEvent(Event, Generic[PayloadT]):
+    """The fields every event that crosses a broker carries (the envelope).
+
+    Subclass :class:`NotificationEvent` or :class:`ECSTEvent`, not this.
+    Timestamps are timezone-aware UTC; a naive timestamp read from an older
+    producer is taken to be UTC.
+    """
+
+    event_id: uuid.UUID = pydantic.Field(default_factory=uuid.uuid4)
+    event_timestamp: datetime.datetime = pydantic.Field(default_factory=_utcnow)
+    event_name: str
+    topic: str
+    payload: PayloadT
+    partition_key: str | None = None
+
+    @pydantic.field_validator("event_timestamp", mode="after")
+    @classmethod
+    def _aware_utc(cls, value: datetime.datetime) -> datetime.datetime:
+        if value.tzinfo is None:
+            return value.replace(tzinfo=datetime.UTC)
+        return value
+
+    def __hash__(self) -> int:
+        return hash(self.event_id)
+
+
+class NotificationEvent(WireEvent[PayloadT], Generic[PayloadT]):
+    """Tells other services that something happened; the payload says what."""
+
+
+class ECSTEvent(WireEvent[PayloadT], Generic[PayloadT]):
+    """Event-carried state transfer: the payload is the entity's new state."""
+
+
+class EventHandler(Protocol[E_contra]):
+    """Handles one event type. Bind it with ``EventMap.bind(EventType, Handler)``.
+
+    A handler that emits follow-up events exposes them as ``events``; they are
+    read after ``handle`` returns and dispatched only if every handler of the
+    event succeeded. Handlers are built per message by the container, so an
+    instance list is safe.
+    """
+
+    async def handle(self, event: E_contra, /) -> None: ...
+
+
+def emitted_events(handler: object) -> Sequence[Event]:
+    """What a handler emitted: its ``events`` attribute, or nothing."""
+    events: Any = getattr(handler, "events", ())
+    return tuple(events) if events else ()

@@ -1,0 +1,104 @@
+"""Which handler answers which message: :class:`RequestMap` and :class:`EventMap`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from cqrs_worker.errors import ConfigurationError, HandlerAlreadyBoundError
+from cqrs_worker.events import Event, WireEvent
+from cqrs_worker.requests import Request
+
+__all__ = ["EventMap", "RequestMap", "event_name_of", "topic_of"]
+
+
+class RequestMap(Mapping[type[Request], type[Any]]):
+    """One handler per request type."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[type[Request], type[Any]] = {}
+
+    def bind(self, request_type: type[Request], handler_type: type[Any]) -> None:
+        bound = self._handlers.get(request_type)
+        if bound is not None:
+            raise HandlerAlreadyBoundError(
+                f"{request_type.__qualname__} is already bound to {bound.__qualname__}; "
+                f"a request has exactly one handler, so remove one of the bind() calls"
+            )
+        self._handlers[request_type] = handler_type
+
+    def __getitem__(self, request_type: type[Request]) -> type[Any]:
+        return self._handlers[request_type]
+
+    def __iter__(self) -> Iterator[type[Request]]:
+        return iter(self._handlers)
+
+    def __len__(self) -> int:
+        return len(self._handlers)
+
+
+class EventMap(Mapping[type[Event], tuple[type[Any], ...]]):
+    """Any number of handlers per event type, run in the order they were bound.
+
+    Broker events are also known by name: ``bind`` records the class under
+    its ``event_name`` (the field's default, or ``event_name=`` given here,
+    which a parametrized ``NotificationEvent[Payload]`` needs), so a worker
+    can turn a message back into the right class.
+    """
+
+    def __init__(self) -> None:
+        self._handlers: dict[type[Event], tuple[type[Any], ...]] = {}
+        self._names: dict[type[WireEvent[Any]], str] = {}
+
+    def bind(
+        self,
+        event_type: type[Event],
+        handler_type: type[Any],
+        *,
+        event_name: str | None = None,
+    ) -> None:
+        handlers = self._handlers.get(event_type, ())
+        if handler_type in handlers:
+            raise HandlerAlreadyBoundError(
+                f"{handler_type.__qualname__} is already bound to {event_type.__qualname__}"
+            )
+        self._handlers[event_type] = (*handlers, handler_type)
+        if issubclass(event_type, WireEvent):
+            name = event_name or event_name_of(event_type)
+            if name is not None:
+                self._names[event_type] = name
+        elif event_name is not None:
+            raise ConfigurationError(
+                f"event_name= applies to NotificationEvent/ECSTEvent classes, "
+                f"not to {event_type.__qualname__}"
+            )
+
+    def names(self) -> Mapping[type[WireEvent[Any]], str]:
+        """The broker event classes bound here, with their event names."""
+        return dict(self._names)
+
+    def __getitem__(self, event_type: type[Event]) -> tuple[type[Any], ...]:
+        return self._handlers[event_type]
+
+    def __iter__(self) -> Iterator[type[Event]]:
+        return iter(self._handlers)
+
+    def __len__(self) -> int:
+        return len(self._handlers)
+
+
+def _field_default(event_type: type[Event], field: str) -> str | None:
+    info = event_type.model_fields.get(field)
+    if info is None or not isinstance(info.default, str):
+        return None
+    return info.default
+
+
+def event_name_of(event_type: type[Event]) -> str | None:
+    """The class's default ``event_name``, if it declares one."""
+    return _field_default(event_type, "event_name")
+
+
+def topic_of(event_type: type[Event]) -> str | None:
+    """The class's default ``topic``, if it declares one."""
+    return _field_default(event_type, "topic")

@@ -1,0 +1,66 @@
+"""The :class:`RequestMediator`: sends a command or query to its one handler.
+
+The handler is built by the container inside a per-message scope (re-entered
+when a command is sent from an event handler, so both share the scope). The
+middleware chain wraps the whole call. After ``handle`` returns, the events
+the handler emitted are dispatched through the event mediator (domain events
+in-process, Notification/ECST events to the emitter) before ``send`` returns;
+a handler that raises dispatches nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from cqrs_worker.container import Container
+from cqrs_worker.errors import ConfigurationError, HandlerNotFoundError
+from cqrs_worker.event_mediator import EventMediator
+from cqrs_worker.events import emitted_events
+from cqrs_worker.maps import RequestMap
+from cqrs_worker.middleware import Middleware, compose
+from cqrs_worker.requests import Request
+
+__all__ = ["RequestMediator"]
+
+
+class RequestMediator:
+    """Sends requests to the handlers bound in a :class:`~cqrs_worker.RequestMap`."""
+
+    def __init__(
+        self,
+        request_map: RequestMap,
+        container: Container,
+        *,
+        event_mediator: EventMediator | None = None,
+        middlewares: Sequence[Middleware] = (),
+    ) -> None:
+        self.request_map = request_map
+        self.container = container
+        self.event_mediator = event_mediator
+        self._handlers = dict(request_map)
+        self._call = compose(middlewares, self._dispatch)
+
+    async def send(self, request: Request) -> Any:
+        """Handle ``request`` and return what its handler answered."""
+        async with self.container.scope():
+            return await self._call(request)
+
+    async def _dispatch(self, request: Request) -> Any:
+        handler_type = self._handlers.get(type(request))
+        if handler_type is None:
+            raise HandlerNotFoundError(
+                f"no handler is bound to {type(request).__qualname__}; "
+                f"bind one with RequestMap.bind({type(request).__qualname__}, Handler)"
+            )
+        handler: Any = await self.container.resolve(handler_type)
+        response = await handler.handle(request)
+        events = emitted_events(handler)
+        if events:
+            if self.event_mediator is None:
+                raise ConfigurationError(
+                    f"{handler_type.__qualname__} emitted events but the RequestMediator "
+                    f"has no event_mediator; build it with bootstrap_requests()"
+                )
+            await self.event_mediator.dispatch_emitted(events)
+        return response
