@@ -1,0 +1,1 @@
+"""Test suite for cqrs-worker (a package, so test modules are imported as ``tests.…``)."""
