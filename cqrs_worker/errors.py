@@ -10,7 +10,9 @@
     │   └── ResolutionError           the container cannot build a dependency
     ├── DispatchError                handling failed
     │   ├── EventHandlingError        one or more event handlers raised (all of them ran)
-    │   └── EventCycleError           emitted events kept triggering each other
+    │   ├── EventCycleError           emitted events kept triggering each other
+    │   ├── PermanentError            raise it in a handler: dead-letter now, do not retry
+    │   └── RetriesExhaustedError     the worker gave up on a delivery; it is dead-lettered
     ├── PublishError                 a broker did not confirm a publish; nothing was dropped
     └── DecodeError                  bytes that are not a valid event; dead-letter them
         ├── MessageTooLargeError      body over the configured size limit
@@ -45,8 +47,10 @@ __all__ = [
     "NotAnEnvelopeError",
     "NotJsonError",
     "PayloadValidationError",
+    "PermanentError",
     "PublishError",
     "ResolutionError",
+    "RetriesExhaustedError",
     "UnknownEventError",
 ]
 
@@ -108,6 +112,20 @@ class EventHandlingError(DispatchError):
 
 class EventCycleError(DispatchError):
     """Events emitted by event handlers nested deeper than the allowed depth."""
+
+
+class PermanentError(DispatchError):
+    """Raise this (or ``raise PermanentError(...) from exc``) in a handler when
+    trying again cannot help: the worker dead-letters the event at once."""
+
+
+class RetriesExhaustedError(DispatchError):
+    """A delivery failed on every attempt the retry policy allowed, or permanently."""
+
+    def __init__(self, attempts: int, last: BaseException) -> None:
+        self.attempts = attempts
+        self.last = last
+        super().__init__(f"gave up after {attempts} attempt(s): {type(last).__name__}: {last}")
 
 
 class DecodeError(CqrsWorkerError):

@@ -1,0 +1,47 @@
+"""Which Kafka offset may be committed: :class:`PartitionOffsets`.
+
+Messages of a partition finish out of order (different keys run
+concurrently). The committable position is one past the highest offset below
+which *every* fetched message finished: a commit never passes unfinished
+work.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+__all__ = ["PartitionOffsets"]
+
+
+class PartitionOffsets:
+    """Tracks fetched and finished offsets of one partition."""
+
+    __slots__ = ("_done", "_fetched", "committable")
+
+    def __init__(self) -> None:
+        self._fetched: deque[int] = deque()
+        self._done: set[int] = set()
+        #: The position to commit (next offset to read), or None if nothing finished yet.
+        self.committable: int | None = None
+
+    def fetched(self, offset: int) -> None:
+        """Record a fetched offset; offsets arrive in increasing order."""
+        self._fetched.append(offset)
+
+    def finished(self, offset: int) -> None:
+        """Record that the message at ``offset`` is finished (handled or dead-lettered)."""
+        fetched = self._fetched
+        if fetched and fetched[0] == offset:
+            fetched.popleft()
+            position = offset + 1
+            done = self._done
+            while fetched and fetched[0] in done:
+                position = fetched.popleft() + 1
+                done.discard(position - 1)
+            self.committable = position
+        else:
+            self._done.add(offset)
+
+    @property
+    def unfinished(self) -> int:
+        return len(self._fetched) - len(self._done)

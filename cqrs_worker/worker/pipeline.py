@@ -1,0 +1,90 @@
+"""The delivery contract, stated once.
+
+Every message a source receives becomes a
+:class:`~cqrs_worker.worker.delivery.Delivery` and goes through one pipeline,
+built by :func:`build_pipeline`::
+
+    DeadLetter -> Decode -> Retry -> [unit of work / inbox] -> dispatch to the EventMediator
+
+What happens to a message:
+
+* **Success** — the pipeline returns; the source acknowledges it (RabbitMQ
+  ack) or counts it finished (Kafka). A Kafka offset is committed only up to
+  the lowest unfinished message of its partition, so a commit never passes
+  work that is still running, waiting or failed.
+* **Malformed** (any :class:`~cqrs_worker.errors.DecodeError`: too large, not
+  JSON, not an envelope, invalid payload) — dead-lettered at once, never
+  retried. An event name nobody registered is acknowledged and counted by
+  default (``on_unknown_event="ack"``: topics are shared), or dead-lettered
+  with ``on_unknown_event="dead-letter"``.
+* **Handler error** — retried in place with exponential backoff and jitter
+  (:class:`~cqrs_worker.worker.retry.RetryPolicy`; a handler class may carry
+  its own ``retry_policy``); later messages of the same key wait, so per-key
+  order holds. A :class:`~cqrs_worker.errors.PermanentError`, or an exception
+  type the policy calls permanent, is not retried.
+* **Exhausted or permanent** — dead-lettered with headers naming the origin
+  (topic/partition/offset or queue), the exception type and message, the
+  attempts, the first and last failure times and the worker id; then
+  acknowledged. If the dead-letter publish itself fails, it is retried with
+  backoff and the message stays unacknowledged meanwhile: nothing is dropped.
+* **Cancellation** (shutdown timeout, partition revoked) — never acknowledged
+  or committed; the broker redelivers the message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Literal
+
+from cqrs_worker.envelope import EnvelopeCodec
+from cqrs_worker.event_mediator import EventMediator
+from cqrs_worker.middleware import Middleware, compose
+from cqrs_worker.worker.dead_letter import DeadLetterMiddleware, DeadLetterSink
+from cqrs_worker.worker.decode import DecodeMiddleware
+from cqrs_worker.worker.delivery import Delivery
+from cqrs_worker.worker.retry import RetryMiddleware, RetryPolicy
+from cqrs_worker.worker.stats import WorkerStats
+
+__all__ = ["Pipeline", "UnknownEventPolicy", "build_pipeline"]
+
+UnknownEventPolicy = Literal["ack", "dead-letter"]
+Pipeline = Callable[[Delivery], Awaitable[None]]
+
+
+def build_pipeline(
+    *,
+    mediator: EventMediator,
+    codec: EnvelopeCodec,
+    dead_letters: DeadLetterSink,
+    retry: RetryPolicy,
+    stats: WorkerStats,
+    worker_id: str,
+    on_unknown_event: UnknownEventPolicy = "ack",
+    middlewares: Sequence[Middleware] = (),
+) -> Pipeline:
+    """Compose the pipeline of the contract above, once per worker.
+
+    ``middlewares`` run inside the retry loop, around each attempt (the
+    unit of work and the inbox go there). The returned callable finishes
+    normally when the delivery may be acknowledged and raises only
+    ``CancelledError``.
+    """
+
+    async def dispatch(delivery: Delivery) -> None:
+        await mediator.send(delivery.event)  # type: ignore[arg-type]  # set by DecodeMiddleware
+
+    handled = compose(
+        [
+            DeadLetterMiddleware(dead_letters, worker_id=worker_id, stats=stats),
+            DecodeMiddleware(codec, on_unknown_event=on_unknown_event, stats=stats),
+            RetryMiddleware(retry, stats=stats),
+            *middlewares,
+        ],
+        dispatch,
+    )
+
+    async def pipeline(delivery: Delivery) -> None:
+        await handled(delivery)
+        stats.handled += 1
+
+    return pipeline

@@ -1,0 +1,107 @@
+"""Retrying a failed delivery in place: :class:`RetryPolicy` and its middleware."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from cqrs_worker.errors import EventHandlingError, PermanentError, RetriesExhaustedError
+from cqrs_worker.middleware import CallNext
+from cqrs_worker.worker.delivery import Delivery
+from cqrs_worker.worker.stats import WorkerStats
+
+__all__ = ["RetryMiddleware", "RetryPolicy"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    """How often, and how far apart, a failing delivery is tried.
+
+    Attempt ``n`` (1-based) that fails waits
+    ``min(max_delay, initial_delay * multiplier ** (n - 1))``, spread by
+    +/- ``jitter`` (a fraction), before attempt ``n + 1``. ``permanent``
+    exception types are never retried (nor is
+    :class:`~cqrs_worker.errors.PermanentError`); when ``retryable`` is given,
+    only those types are retried. A handler class may override the worker's
+    policy with a ``retry_policy`` class attribute.
+    """
+
+    max_attempts: int = 5
+    initial_delay: float = 0.2
+    max_delay: float = 30.0
+    multiplier: float = 2.0
+    jitter: float = 0.2
+    permanent: tuple[type[BaseException], ...] = ()
+    retryable: tuple[type[BaseException], ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("RetryPolicy.max_attempts must be at least 1")
+        if self.initial_delay < 0 or self.max_delay < 0 or not 0 <= self.jitter <= 1:
+            raise ValueError("RetryPolicy delays must be >= 0 and jitter within [0, 1]")
+
+    def delay(self, attempt: int) -> float:
+        base = min(self.max_delay, self.initial_delay * self.multiplier ** (attempt - 1))
+        return base * (1 + self.jitter * (2 * random.random() - 1))
+
+    def is_permanent(self, exc: BaseException) -> bool:
+        if isinstance(exc, (PermanentError, *self.permanent)):
+            return True
+        return self.retryable is not None and not isinstance(exc, self.retryable)
+
+
+def _failures(exc: BaseException) -> Iterable[tuple[type[Any] | None, BaseException]]:
+    if isinstance(exc, EventHandlingError):
+        return ((f.handler, f.exception) for f in exc.failures)
+    return ((None, exc),)
+
+
+class RetryMiddleware:
+    """Runs the rest of the pipeline until it succeeds or the policy gives up."""
+
+    def __init__(self, policy: RetryPolicy, *, stats: WorkerStats) -> None:
+        self._policy = policy
+        self._stats = stats
+
+    async def __call__(self, delivery: Delivery, call_next: CallNext, /) -> None:
+        while True:
+            delivery.attempts += 1
+            try:
+                await call_next(delivery)
+                return
+            except Exception as exc:
+                now = datetime.datetime.now(datetime.UTC)
+                delivery.first_failure_at = delivery.first_failure_at or now
+                delivery.last_failure_at = now
+                policy, permanent = self._decide(exc)
+                if permanent or delivery.attempts >= policy.max_attempts:
+                    raise RetriesExhaustedError(delivery.attempts, exc) from exc
+                delay = policy.delay(delivery.attempts)
+                self._stats.retried += 1
+                logger.warning(
+                    "attempt %d of %s failed (%s: %s); retrying in %.2fs",
+                    delivery.attempts,
+                    delivery.event_name,
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+
+    def _decide(self, exc: BaseException) -> tuple[RetryPolicy, bool]:
+        """The strictest policy among the failing handlers, and whether any failure is final."""
+        policy = self._policy
+        permanent = False
+        for handler, error in _failures(exc):
+            own: RetryPolicy = getattr(handler, "retry_policy", None) or self._policy
+            if own.max_attempts < policy.max_attempts:
+                policy = own
+            permanent = permanent or own.is_permanent(error)
+        return policy, permanent
