@@ -17,6 +17,7 @@ from cqrs_worker.errors import (
     DecodeError,
     DispatchError,
     EventHandlingError,
+    PublishError,
 )
 from cqrs_worker.event_mediator import EventMediator
 from cqrs_worker.events import (
@@ -55,6 +56,7 @@ __all__ = [
     "Mediators",
     "Middleware",
     "NotificationEvent",
+    "PublishError",
     "Query",
     "Request",
     "RequestHandler",

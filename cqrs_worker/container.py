@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
 from types import TracebackType
@@ -82,6 +82,9 @@ class DefaultContainer:
         self._instances: dict[Any, Any] = {Container: None}
         self._factories: dict[Any, _Factory] = {}
         self._plans: dict[Any, tuple[_Param, ...]] = {}
+        # Process-lifetime generators stay referenced: if one were collected,
+        # asyncio would close it and tear down an instance still in use.
+        self._open: list[AsyncGenerator[Any, None]] = []
         self._current: ContextVar[_Scope | None] = ContextVar(
             f"cqrs_worker_scope_{id(self)}", default=None
         )
@@ -95,7 +98,7 @@ class DefaultContainer:
         type_: type[T],
         factory: Callable[..., T]
         | Callable[..., typing.Awaitable[T]]
-        | Callable[..., AsyncGenerator[T, None]],
+        | Callable[..., AsyncIterator[T]],
         *,
         lifetime: Lifetime = "message",
     ) -> None:
@@ -103,7 +106,8 @@ class DefaultContainer:
 
         ``lifetime="message"`` builds one per scope, ``"process"`` one in all.
         An async generator factory yields the instance and is closed when the
-        scope ends (for ``"process"``: never; use an instance instead).
+        scope ends (for ``"process"``: never by the container, which keeps it
+        open; ``asyncio.run`` closes it when the loop shuts down).
         """
         params = _plan(factory, getattr(factory, "__qualname__", repr(factory)))
         self._factories[type_] = _Factory(factory, params, lifetime)
@@ -111,7 +115,7 @@ class DefaultContainer:
     async def resolve(self, type_: type[T], /) -> T:
         scope = self._current.get()
         if scope is not None:
-            return await scope.resolve(type_)
+            return cast(T, await scope._get(type_, ()))
         async with _Scope(self) as fresh:
             return await fresh.resolve(type_)
 
@@ -121,12 +125,13 @@ class DefaultContainer:
             return _Reentry(scope)
         return _Scope(self)
 
-    def _params_of(self, type_: Any) -> tuple[_Param, ...]:
+    def _params_of(self, type_: Any, chain: tuple[Any, ...]) -> tuple[_Param, ...]:
         params = self._plans.get(type_)
         if params is None:
             if not inspect.isclass(type_) or type_.__module__ == "builtins":
+                needed = f" (needed by {_path(chain)})" if chain else ""
                 raise ResolutionError(
-                    f"cannot build {type_!r}: register an instance or a factory for it"
+                    f"cannot build {_name(type_)}{needed}: register an instance or a factory for it"
                 )
             params = self._plans[type_] = _plan(type_, type_.__qualname__)
         return params
@@ -187,21 +192,34 @@ class _Scope:
         if type_ in self._cache:
             return self._cache[type_]
         if type_ in chain:
-            path = " -> ".join(getattr(t, "__qualname__", repr(t)) for t in (*chain, type_))
-            raise ResolutionError(f"dependency cycle: {path}")
+            raise ResolutionError(f"dependency cycle: {_path((*chain, type_))}")
         factory = owner._factories.get(type_)
         if factory is not None:
-            value = await self._call(factory.call, factory.params, (*chain, type_))
+            value = await self._make(factory, (*chain, type_))
             if factory.lifetime == "process":
                 owner._instances[type_] = value
             else:
                 self._cache[type_] = value
             return value
-        return await self._call(type_, owner._params_of(type_), (*chain, type_))
+        params = owner._params_of(type_, chain)
+        if not params:  # the hot path: a handler without dependencies
+            return type_()
+        return type_(**await self._kwargs(params, (*chain, type_)))
 
-    async def _call(
-        self, call: Callable[..., Any], params: tuple[_Param, ...], chain: tuple[Any, ...]
-    ) -> Any:
+    async def _make(self, factory: _Factory, chain: tuple[Any, ...]) -> Any:
+        value = factory.call(**await self._kwargs(factory.params, chain))
+        if inspect.isasyncgen(value):
+            generator = cast(AsyncGenerator[Any, None], value)
+            value = await anext(generator)
+            if factory.lifetime == "process":
+                self._owner._open.append(generator)
+            else:
+                self._cleanups.append(generator)
+        elif inspect.isawaitable(value):
+            value = await value
+        return value
+
+    async def _kwargs(self, params: tuple[_Param, ...], chain: tuple[Any, ...]) -> dict[str, Any]:
         kwargs = {}
         for param in params:
             if param.type_ is None or (param.has_default and not self._can_resolve(param.type_)):
@@ -211,14 +229,7 @@ class _Scope:
             except ResolutionError:
                 if not param.has_default:
                     raise
-        value = call(**kwargs)
-        if inspect.isasyncgen(value):
-            generator = cast(AsyncGenerator[Any, None], value)
-            value = await anext(generator)
-            self._cleanups.append(generator)
-        elif inspect.isawaitable(value):
-            value = await value
-        return value
+        return kwargs
 
     def _can_resolve(self, type_: Any) -> bool:
         owner = self._owner
@@ -227,3 +238,11 @@ class _Scope:
             or type_ in owner._factories
             or (inspect.isclass(type_) and type_.__module__ != "builtins")
         )
+
+
+def _name(type_: Any) -> str:
+    return getattr(type_, "__qualname__", None) or repr(type_)
+
+
+def _path(chain: tuple[Any, ...]) -> str:
+    return " -> ".join(_name(t) for t in chain)

@@ -60,17 +60,23 @@ class EventMediator:
             await self._send(event, 0)
 
     async def dispatch_emitted(self, events: Sequence[Event], depth: int = 0) -> None:
-        """Dispatch events a handler emitted: domain events here, the rest to the emitter."""
+        """Dispatch events a handler emitted: domain events here, then the rest to the emitter.
+
+        Domain events go first, so a failing domain handler stops the broker
+        events of the same handler from leaving (which matters for a direct,
+        at-most-once emitter).
+        """
+        wire = [event for event in events if isinstance(event, WireEvent)]
+        if wire and self.emitter is None:
+            raise ConfigurationError(
+                f"a handler emitted {type(wire[0]).__qualname__} but no EventEmitter is "
+                f"configured; pass emitter= (a broker or outbox emitter) to bootstrap"
+            )
         for event in events:
-            if isinstance(event, WireEvent):
-                if self.emitter is None:
-                    raise ConfigurationError(
-                        f"a handler emitted {type(event).__qualname__} but no EventEmitter is "
-                        f"configured; pass emitter= (a broker or outbox emitter) to bootstrap"
-                    )
-                await self.emitter.emit(event)
-            else:
+            if not isinstance(event, WireEvent):
                 await self._send(event, depth + 1)
+        for event in wire:
+            await self.emitter.emit(event)  # type: ignore[union-attr]  # checked above
 
     async def _send(self, event: Event, depth: int) -> None:
         if depth > self._max_depth:

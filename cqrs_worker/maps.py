@@ -30,6 +30,9 @@ class RequestMap(Mapping[type[Request], type[Any]]):
     def __getitem__(self, request_type: type[Request]) -> type[Any]:
         return self._handlers[request_type]
 
+    def get(self, request_type: type[Request], default: Any = None) -> Any:
+        return self._handlers.get(request_type, default)
+
     def __iter__(self) -> Iterator[type[Request]]:
         return iter(self._handlers)
 

@@ -35,8 +35,10 @@ def compose(middlewares: Sequence[Middleware], handler: CallNext) -> CallNext:
 
 
 def _bind(middleware: Middleware, call_next: CallNext) -> CallNext:
-    async def call(message: Any) -> Any:
-        return await middleware(message, call_next)
+    # A plain function handing back the middleware's awaitable: one coroutine
+    # frame fewer per middleware on every message.
+    def call(message: Any) -> Awaitable[Any]:
+        return middleware(message, call_next)
 
     return call
 

@@ -38,7 +38,7 @@ class RequestMediator:
         self.request_map = request_map
         self.container = container
         self.event_mediator = event_mediator
-        self._handlers = dict(request_map)
+        self._handler_of = request_map.get
         self._call = compose(middlewares, self._dispatch)
 
     async def send(self, request: Request) -> Any:
@@ -47,7 +47,7 @@ class RequestMediator:
             return await self._call(request)
 
     async def _dispatch(self, request: Request) -> Any:
-        handler_type = self._handlers.get(type(request))
+        handler_type = self._handler_of(type(request))
         if handler_type is None:
             raise HandlerNotFoundError(
                 f"no handler is bound to {type(request).__qualname__}; "

@@ -12,7 +12,8 @@ timestamps) decode too. The event name and id also travel as message headers
 without parsing the body; the header wins when both are present.
 
 Decoding never returns ``None`` and never swallows a failure: it raises one of
-the :class:`~cqrs_worker.errors.DecodeError` subclasses.
+the :class:`~cqrs_worker.errors.DecodeError` subclasses. ``event_id`` and
+``event_timestamp`` must be in the body: decoding never makes them up.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ CONTENT_TYPE_HEADER = "content-type"
 CONTENT_TYPE = "application/json"
 
 _ENVELOPE_FIELDS = frozenset({"event_id", "event_name", "event_timestamp", "topic", "payload"})
+# Fields whose defaults are made up when an event is created. A decoded event
+# already happened: a fresh id would defeat deduplication, so they must be sent.
+_SENT_FIELDS = ("event_id", "event_timestamp")
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 
 
@@ -113,6 +117,13 @@ class EnvelopeCodec:
                 event_name=name,
                 event_id=event_id,
             )
+        if "event_id" not in data or "event_timestamp" not in data:
+            missing = " or ".join(field for field in _SENT_FIELDS if field not in data)
+            raise NotAnEnvelopeError(
+                f"{name} envelope has no {missing}", event_name=name, event_id=event_id
+            )
+        if "event_name" not in data:  # named by the header alone
+            data["event_name"] = name
         try:
             return event_type.model_validate(data)
         except pydantic.ValidationError as exc:
