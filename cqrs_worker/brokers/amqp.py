@@ -1,0 +1,175 @@
+"""Publishing to RabbitMQ: :class:`AMQPMessageBroker`, on aio-pika.
+
+Routing: every message goes to one exchange (declared once, in
+:meth:`~AMQPMessageBroker.start`; a robust connection re-declares it after a
+reconnect). The routing key is the message's ``destination``, which
+:class:`~cqrs_worker.brokers.BrokerEventEmitter` and the outbox set to the
+event's ``topic``, so bind queues with the topic (or a pattern on it, with the
+default topic exchange). Pass ``routing="event_name"`` to use the event name
+(the ``event_name`` header) as the routing key instead, and bind queues by
+event name.
+
+Delivery: messages are persistent, published with ``mandatory=True`` on a
+channel with publisher confirms. :meth:`~AMQPMessageBroker.publish` returns
+once RabbitMQ confirmed every message; a message no queue is bound for comes
+back (``NO_ROUTE``) and, like a nack, a lost connection or a timeout, raises
+:class:`~cqrs_worker.errors.PublishError` instead of vanishing.
+
+The AMQP ``message_id`` is the event id (the ``event_id`` header) and ``type``
+the event name. aio-pika matches a returned message to its publish by
+``message_id``, so publishing one event id twice at the same time on one
+broker could pin a return on the wrong one of the two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Literal
+
+import aio_pika
+import aio_pika.abc
+import aiormq
+from aio_pika.connection import make_url
+
+from cqrs_worker.brokers._failure import describe
+from cqrs_worker.brokers.message import OutgoingMessage
+from cqrs_worker.envelope import CONTENT_TYPE_HEADER, EVENT_ID_HEADER, EVENT_NAME_HEADER
+from cqrs_worker.errors import ConfigurationError, PublishError
+
+__all__ = ["AMQPMessageBroker"]
+
+Routing = Literal["topic", "event_name"]
+_CONNECTION_ERRORS = (aiormq.exceptions.AMQPError, OSError, TimeoutError)
+
+
+class AMQPMessageBroker:
+    """The :class:`~cqrs_worker.brokers.MessageBroker` for RabbitMQ (AMQP 0-9-1).
+
+    ``exchange`` is declared durable with ``exchange_type`` (an existing
+    exchange of another type is an error at start); ``""`` publishes to the
+    default exchange, which routes to the queue named by the routing key.
+    ``connect_timeout`` bounds :meth:`start`; ``publish_timeout`` bounds one
+    :meth:`publish` call, including waiting for the robust connection to
+    reconnect after an outage (a publish during a short outage waits, then
+    goes out; a longer one fails).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        exchange: str = "cqrs.events",
+        exchange_type: str = "topic",
+        routing: Routing = "topic",
+        connect_timeout: float = 10.0,
+        publish_timeout: float = 30.0,
+    ) -> None:
+        self.url = url
+        self.exchange_name = exchange
+        try:
+            self.exchange_type = aio_pika.ExchangeType(exchange_type)
+        except ValueError:
+            known = ", ".join(repr(t.value) for t in aio_pika.ExchangeType)
+            raise ConfigurationError(
+                f"exchange_type {exchange_type!r} is not an AMQP exchange type; use one of {known}"
+            ) from None
+        if routing not in ("topic", "event_name"):
+            raise ConfigurationError(f"routing must be 'topic' or 'event_name', not {routing!r}")
+        self.routing = routing
+        self._connect_timeout = connect_timeout
+        self._publish_timeout = publish_timeout
+        self._connection: aio_pika.abc.AbstractRobustConnection | None = None
+        self._channel: aio_pika.abc.AbstractRobustChannel | None = None
+        self._exchange: aio_pika.abc.AbstractExchange | None = None
+
+    async def start(self) -> None:
+        try:
+            # Built here rather than by connect_robust() so that a connect that
+            # times out can still be closed (its reconnect task stopped).
+            self._connection = aio_pika.RobustConnection(make_url(self.url))
+            async with asyncio.timeout(self._connect_timeout):
+                await self._connection.connect(timeout=self._connect_timeout)
+                channel = self._connection.channel(publisher_confirms=True, on_return_raises=True)
+                await channel.initialize()
+                self._exchange = await self._declare(channel)
+                self._channel = channel
+        except _CONNECTION_ERRORS as exc:
+            await self.close()
+            raise PublishError(
+                f"cannot start publishing to RabbitMQ exchange {self.exchange_name!r} "
+                f"({describe(exc)}); check the URL, that RabbitMQ is up, and that an "
+                f"existing exchange of that name has type {self.exchange_type.value!r}"
+            ) from exc
+
+    async def publish(self, messages: Sequence[OutgoingMessage], /) -> None:
+        if self._exchange is None or self._channel is None:
+            raise PublishError("the AMQPMessageBroker is not started; call start() first")
+        if not messages:
+            return
+        channel, exchange = self._channel, self._exchange
+        routed = [(self._routing_key(m), _amqp_message(m)) for m in messages]
+        try:
+            async with asyncio.timeout(self._publish_timeout):
+                await channel.ready()  # after a connection loss: reconnected and restored
+                # All publishes start in order (aio-pika frames them under one
+                # FIFO lock, so per-key order holds), then every confirm is awaited.
+                results = await asyncio.gather(
+                    *(exchange.publish(msg, key, mandatory=True) for key, msg in routed),
+                    return_exceptions=True,
+                )
+        except TimeoutError as exc:
+            raise PublishError(
+                f"RabbitMQ did not confirm {len(messages)} message(s) to exchange "
+                f"{self.exchange_name!r} within {self._publish_timeout}s; publish them again"
+            ) from exc
+        failed = [
+            (key, result)
+            for (key, _), result in zip(routed, results, strict=True)
+            if isinstance(result, BaseException)
+        ]
+        if failed:
+            first_key, first_error = failed[0]
+            raise PublishError(
+                f"RabbitMQ did not confirm {len(failed)} of {len(messages)} message(s) to "
+                f"exchange {self.exchange_name!r} (first: routing key {first_key!r}, "
+                f"{describe(first_error)}); bind a queue for that routing key if it was "
+                f"returned, then publish them again"
+            ) from first_error
+
+    async def close(self) -> None:
+        connection, self._connection = self._connection, None
+        self._channel = self._exchange = None
+        if connection is not None:
+            await connection.close()
+
+    async def _declare(
+        self, channel: aio_pika.abc.AbstractChannel
+    ) -> aio_pika.abc.AbstractExchange:
+        if not self.exchange_name:
+            return channel.default_exchange
+        return await channel.declare_exchange(self.exchange_name, self.exchange_type, durable=True)
+
+    def _routing_key(self, message: OutgoingMessage) -> str:
+        if self.routing == "topic":
+            return message.destination
+        name = message.headers.get(EVENT_NAME_HEADER)
+        if name is None:
+            raise PublishError(
+                f"a message for {message.destination!r} has no {EVENT_NAME_HEADER!r} header, "
+                f"so routing='event_name' has no routing key; build it with "
+                f"OutgoingMessage.from_event()"
+            )
+        return name
+
+
+def _amqp_message(message: OutgoingMessage) -> aio_pika.Message:
+    headers = message.headers
+    return aio_pika.Message(
+        message.body,
+        headers=dict(headers),
+        content_type=headers.get(CONTENT_TYPE_HEADER),
+        message_id=headers.get(EVENT_ID_HEADER),
+        type=headers.get(EVENT_NAME_HEADER),
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+    )

@@ -1,0 +1,1 @@
+"""Broker semantics, tested once: every scenario runs on every transport."""

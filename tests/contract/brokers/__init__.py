@@ -1,0 +1,1 @@
+"""The publishing contract, on the in-memory broker, Kafka and RabbitMQ."""

@@ -1,0 +1,1 @@
+"""Tests against real services: Kafka (Tansu), RabbitMQ, PostgreSQL, MariaDB."""

@@ -1,0 +1,1 @@
+"""Publishing to a real Kafka-protocol broker and a real RabbitMQ."""

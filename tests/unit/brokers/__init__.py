@@ -1,0 +1,1 @@
+"""The in-memory broker and the direct emitter (no network)."""
