@@ -9,7 +9,7 @@ Uses ``CQRS_WORKER_TEST_POSTGRES`` (default the local ``test`` database) and
 2. Raw: one ``AIOKafkaProducer`` sends exactly those bytes (topic, key,
    headers, body) in chunks of the relay's batch size, awaiting each chunk's
    deliveries -- what a relay does minus the database.
-3. Relay: ``EventProducer`` (default settings: batches of 1,000, 2 in flight)
+3. Relay: ``EventProducer`` (default settings: batches of 2,000, 3 in flight)
    publishes the rows; timed from start until every row is ``published``.
 
 Targets: relay >= 50 % of raw, and >= 20,000 events/s. Exits 1 if missed.

@@ -8,7 +8,9 @@ dependencies such as a database session.
 :class:`DefaultContainer` builds classes from their constructor type hints.
 Register what it cannot guess: instances (shared by the process) and
 factories (per process or per message; an async generator factory is closed
-when its scope ends).
+when its scope ends). A value that exists only while one message is handled
+(the unit of work's database session) is put into the active scope with
+:meth:`DefaultContainer.provide`.
 """
 
 from __future__ import annotations
@@ -111,6 +113,20 @@ class DefaultContainer:
         """
         params = _plan(factory, getattr(factory, "__qualname__", repr(factory)))
         self._factories[type_] = _Factory(factory, params, lifetime)
+
+    def provide(self, type_: type[T], value: T) -> None:
+        """Resolve ``type_`` to ``value`` until the active scope ends.
+
+        For what exists only during one message, such as the unit of work's
+        session. Raises :class:`~cqrs_worker.errors.ResolutionError` outside a scope.
+        """
+        scope = self._current.get()
+        if scope is None:
+            raise ResolutionError(
+                f"cannot provide {_name(type_)} outside a scope; "
+                f"call provide() inside `async with container.scope():`"
+            )
+        scope._cache[type_] = value
 
     async def resolve(self, type_: type[T], /) -> T:
         scope = self._current.get()

@@ -16,7 +16,9 @@ back (``NO_ROUTE``) and, like a nack, a lost connection or a timeout, raises
 :class:`~cqrs_worker.errors.PublishError` instead of vanishing.
 
 The AMQP ``message_id`` is the event id (the ``event_id`` header) and ``type``
-the event name. aio-pika matches a returned message to its publish by
+the event name. A message's ``key`` (the event's partition key) travels in the
+:data:`PARTITION_KEY_HEADER` header, which the worker's RabbitMQ source orders
+deliveries by. aio-pika matches a returned message to its publish by
 ``message_id``, so publishing one event id twice at the same time on one
 broker could pin a return on the wrong one of the two.
 """
@@ -37,7 +39,10 @@ from cqrs_worker.brokers.message import OutgoingMessage
 from cqrs_worker.envelope import CONTENT_TYPE_HEADER, EVENT_ID_HEADER, EVENT_NAME_HEADER
 from cqrs_worker.errors import ConfigurationError, PublishError
 
-__all__ = ["AMQPMessageBroker"]
+__all__ = ["PARTITION_KEY_HEADER", "AMQPMessageBroker"]
+
+#: The header carrying the partition key (AMQP has no message key of its own).
+PARTITION_KEY_HEADER = "partition_key"
 
 Routing = Literal["topic", "event_name"]
 _CONNECTION_ERRORS = (aiormq.exceptions.AMQPError, OSError, TimeoutError)
@@ -165,9 +170,12 @@ class AMQPMessageBroker:
 
 def _amqp_message(message: OutgoingMessage) -> aio_pika.Message:
     headers = message.headers
+    amqp_headers: aio_pika.abc.HeadersType = dict(headers)
+    if message.key is not None:
+        amqp_headers[PARTITION_KEY_HEADER] = message.key
     return aio_pika.Message(
         message.body,
-        headers=dict(headers),
+        headers=amqp_headers,
         content_type=headers.get(CONTENT_TYPE_HEADER),
         message_id=headers.get(EVENT_ID_HEADER),
         type=headers.get(EVENT_NAME_HEADER),

@@ -3,13 +3,13 @@
 The message key is the event's partition key (UTF-8), so one key always lands
 on one partition; headers are ``(str, bytes)`` pairs.
 
-Per-key order: :meth:`KafkaMessageBroker.publish` hands messages to the
-producer one after another (each ``send()`` only appends to the producer's
-per-partition batch) and then awaits every delivery. aiokafka keeps at most one
-produce request in flight per broker connection and retries a failed batch
-before sending the next, so a partition receives its batches in order; the
-idempotent producer (the default here) also stops those retries from writing
-a batch twice.
+Per-key order: :meth:`KafkaMessageBroker.publish` packs the messages into
+per-partition record batches in call order and hands them to the producer
+(:mod:`cqrs_worker.brokers._kafka_batches`), then awaits every delivery.
+aiokafka keeps at most one produce request in flight per broker connection
+and retries a failed batch before sending the next, so a partition receives
+its batches in order; the idempotent producer (the default here) also stops
+those retries from writing a batch twice.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from aiokafka.errors import (
 )
 
 from cqrs_worker.brokers._failure import describe
+from cqrs_worker.brokers._kafka_batches import submit_batches
 from cqrs_worker.brokers.message import OutgoingMessage
 from cqrs_worker.errors import PublishError
 
@@ -92,6 +93,7 @@ class KafkaMessageBroker:
         self._start_timeout = start_timeout
         self._publish_timeout = publish_timeout
         self._started = False
+        self._partitions: dict[tuple[str, int, bytes], int] = {}
 
     async def start(self) -> None:
         try:
@@ -109,45 +111,33 @@ class KafkaMessageBroker:
             raise PublishError("the KafkaMessageBroker is not started; call start() first")
         if not messages:
             return
-        futures: list[asyncio.Future[Any]] = []
         try:
             async with asyncio.timeout(self._publish_timeout):
-                for message in messages:
-                    futures.append(await self._send(message))
-                results = await asyncio.gather(*futures, return_exceptions=True)
+                submitted = await submit_batches(self.producer, messages, self._partitions)
+                results = await asyncio.gather(
+                    *(future for future, _, _ in submitted), return_exceptions=True
+                )
         except (KafkaError, OSError, TimeoutError) as exc:
             raise PublishError(
                 f"Kafka did not take {len(messages)} message(s) for {_topics(messages)} "
                 f"({describe(exc)}); nothing was confirmed as a whole, publish them again"
             ) from exc
         failed = [
-            (message, result)
-            for message, result in zip(messages, results, strict=True)
+            (topic, count, result)
+            for (_, topic, count), result in zip(submitted, results, strict=True)
             if isinstance(result, BaseException)
         ]
         if failed:
-            first_error = failed[0][1]
+            first_error = failed[0][2]
             raise PublishError(
-                f"Kafka did not confirm {len(failed)} of {len(messages)} message(s) for "
-                f"{_topics([m for m, _ in failed])} ({describe(first_error)}); "
-                f"publish them again"
+                f"Kafka did not confirm {sum(count for _, count, _ in failed)} of "
+                f"{len(messages)} message(s) for {_named({topic for topic, _, _ in failed})} "
+                f"({describe(first_error)}); publish them again"
             ) from first_error
 
     async def close(self) -> None:
         self._started = False
         await self.producer.stop()
-
-    async def _send(self, message: OutgoingMessage) -> asyncio.Future[Any]:
-        future: asyncio.Future[Any] = await self.producer.send(
-            message.destination,
-            message.body,
-            key=message.key.encode() if message.key is not None else None,
-            headers=[(name, value.encode()) for name, value in message.headers.items()],
-        )
-        # Read the outcome even if a later send() raises and nobody awaits this
-        # future, so asyncio never logs "exception was never retrieved".
-        future.add_done_callback(_retrieve)
-        return future
 
     async def _stop_quietly(self) -> None:
         try:
@@ -167,13 +157,12 @@ def _hint(exc: BaseException) -> str:
     )
 
 
-def _retrieve(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
-
-
 def _topics(messages: Sequence[OutgoingMessage]) -> str:
-    names = sorted({m.destination for m in messages})
+    return _named({m.destination for m in messages})
+
+
+def _named(topics: set[str]) -> str:
+    names = sorted(topics)
     shown = ", ".join(repr(n) for n in names[:5])
     more = f" and {len(names) - 5} more" if len(names) > 5 else ""
     return f"topic {shown}{more}" if len(names) == 1 else f"topics {shown}{more}"

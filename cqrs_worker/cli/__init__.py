@@ -16,7 +16,12 @@ from cqrs_worker._version import __version__
 __all__ = ["main"]
 
 #: Modules that add subcommands; each is imported only when the CLI runs.
-SUBCOMMANDS: tuple[str, ...] = ()
+SUBCOMMANDS: tuple[str, ...] = (
+    "cqrs_worker.cli.run",
+    "cqrs_worker.cli.check",
+    "cqrs_worker.cli.relay",
+    "cqrs_worker.cli.outbox",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

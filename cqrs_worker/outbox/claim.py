@@ -34,6 +34,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cqrs_worker.brokers.message import OutgoingMessage
+from cqrs_worker.outbox.foreign import first_foreign_rows
 from cqrs_worker.outbox.locking import RowLocking
 from cqrs_worker.outbox.table import OutboxStatus, PayloadEncoding
 
@@ -44,6 +45,8 @@ _FAILED = OutboxStatus.FAILED.value
 _PUBLISHED = OutboxStatus.PUBLISHED.value
 _ZLIB = PayloadEncoding.ZLIB.value
 _ERROR_LIMIT = 2000
+# In the SQL text, not a parameter, so the planner proves the partial index's predicate.
+_PENDING_ARRAY = sa.literal_column(f"ARRAY['{_PENDING}']::varchar[]", postgresql.ARRAY(sa.String()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +114,8 @@ class ClaimQueries:
         uncommitted but will be published before this batch (or this batch is
         abandoned): they do not hold back their keys.
         """
-        rows = [ClaimedRow(*row) for row in await conn.execute(self._claim_statement(now, limit))]
+        result = await conn.execute(self._claim_statement(now, limit))
+        rows = [ClaimedRow(*row) for row in result.all()]
         if self.locking is RowLocking.NONE:
             return rows
         return await self._drop_overtaking(conn, rows, in_flight)
@@ -177,6 +181,14 @@ class ClaimQueries:
                     _is(held.c.status, _FAILED), held.c.partition_key.is_not(None)
                 )
             )
+        pending, order = _is(t.c.status, _PENDING), [t.c.id]
+        if self._arrays:
+            # PostgreSQL: ask for (status, id) order, which only the partial
+            # pending index yields; a one-element ANY is no equality to fold
+            # away. With stale statistics (analyzed while all rows were
+            # pending) it would otherwise walk the primary key past every
+            # published row, on each claim.
+            pending, order = t.c.status == sa.any_(_PENDING_ARRAY), [t.c.status, t.c.id]
         statement = (
             sa.select(
                 t.c.id,
@@ -188,14 +200,14 @@ class ClaimQueries:
                 t.c.attempts,
             )
             .where(
-                _is(t.c.status, _PENDING),
+                pending,
                 sa.or_(t.c.next_attempt_at.is_(None), t.c.next_attempt_at <= now),
                 *[
                     sa.or_(t.c.partition_key.is_(None), t.c.partition_key.not_in(keys))
                     for keys in stalled
                 ],
             )
-            .order_by(t.c.id)
+            .order_by(*order)
             .limit(limit)
         )
         if self.locking is RowLocking.NONE:
@@ -210,30 +222,23 @@ class ClaimQueries:
             return rows
         t = self.table
         known = {r.id for r in keyed} | set(in_flight)
-        earlier = [
-            _is_any(t.c.status, self._blocking_statuses),
-            self._among(t.c.partition_key, list({r.partition_key for r in keyed}), sa.Text()),
-            t.c.id < keyed[-1].id,
-        ]
+        keys, last = list({r.partition_key for r in keyed}), keyed[-1].id
         first_foreign: dict[str, int] = {}
         if self._arrays:
-            # PostgreSQL leaves out our own rows with a hashed anti-join and
-            # sends back one row per overtaken key (usually none).
-            ids = sa.func.unnest(
-                sa.bindparam(None, list(known), type_=postgresql.ARRAY(sa.BigInteger()))
+            query = first_foreign_rows(
+                t, keys, last, known, block_key_on_failure=self._block_key_on_failure
             )
-            query = (
-                sa.select(t.c.partition_key, sa.func.min(t.c.id))
-                .where(*earlier, t.c.id.not_in(sa.select(ids).scalar_subquery()))
-                .group_by(t.c.partition_key)
-            )
-            first_foreign = {key: first for key, first in await conn.execute(query)}
+            for key, first in await conn.execute(query):
+                first_foreign[key] = min(first, first_foreign.get(key, first))
         else:
             # Every unpublished row of our keys below our last one, ours too
             # (NOT IN over a long list costs keys x ids on MySQL).
-            for id_, key in await conn.execute(
-                sa.select(t.c.id, t.c.partition_key).where(*earlier)
-            ):
+            earlier = sa.select(t.c.id, t.c.partition_key).where(
+                _is_any(t.c.status, self._blocking_statuses),
+                self._among(t.c.partition_key, keys, sa.Text()),
+                t.c.id < last,
+            )
+            for id_, key in await conn.execute(earlier):
                 if id_ not in known and id_ < first_foreign.get(key, id_ + 1):
                     first_foreign[key] = id_
         if not first_foreign:

@@ -28,9 +28,9 @@ class RelaySettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CQRS_WORKER_RELAY_", frozen=True, extra="forbid")
 
-    batch_size: int = pydantic.Field(default=1000, ge=1, le=10_000)
+    batch_size: int = pydantic.Field(default=2000, ge=1, le=10_000)
     """Rows claimed, published and marked together."""
-    concurrency: int = pydantic.Field(default=2, ge=1, le=16)
+    concurrency: int = pydantic.Field(default=3, ge=1, le=16)
     """Batches in flight at once in this process (SQLite always uses 1)."""
     max_attempts: int = pydantic.Field(default=20, ge=1)
     retry_delay: float = pydantic.Field(default=1.0, gt=0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
 from cqrs_worker.errors import DecodeError, EventHandlingError, RetriesExhaustedError
@@ -65,7 +65,11 @@ def dead_letter_headers(delivery: Delivery, failure: Failure, worker_id: str) ->
 
 
 class DeadLetterMiddleware:
-    """Outermost: sends malformed and given-up deliveries to the sink, then lets them be acked."""
+    """Outermost: sends malformed and given-up deliveries to the sink, then lets them be acked.
+
+    ``observers`` are awaited after the sink confirmed (e.g. the inbox records
+    the event as dead-lettered); their failures are logged, not retried.
+    """
 
     def __init__(
         self,
@@ -75,8 +79,10 @@ class DeadLetterMiddleware:
         stats: WorkerStats,
         publish_retry_delay: float = 1.0,
         publish_retry_max_delay: float = 30.0,
+        observers: Sequence[Callable[[Delivery], Awaitable[None]]] = (),
     ) -> None:
         self._sink = sink
+        self._observers = tuple(observers)
         self._worker_id = worker_id
         self._stats = stats
         self._delay = publish_retry_delay
@@ -113,6 +119,17 @@ class DeadLetterMiddleware:
                 await asyncio.sleep(delay)
                 delay = min(self._max_delay, delay * 2)
         self._stats.dead_lettered += 1
+        for observer in self._observers:
+            try:
+                await observer(delivery)
+            except Exception as exc:  # the message is dead-lettered; a redelivery repeats it
+                logger.warning(
+                    "after dead-lettering %s: %s failed (%s: %s)",
+                    delivery.event_name or "a message",
+                    getattr(observer, "__qualname__", observer),
+                    type(exc).__name__,
+                    exc,
+                )
 
 
 def _root(error: BaseException) -> BaseException:

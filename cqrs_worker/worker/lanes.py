@@ -1,9 +1,12 @@
 """Per-key ordering with bounded concurrency: the :class:`Lanes` scheduler.
 
 Deliveries with the same ``lane`` run one after another in submission order;
-different lanes run concurrently, at most ``concurrency`` at a time. A lane is
-drained by one task, started when its first delivery arrives and ended when it
-runs dry, so the cost is one task per busy lane, not one per message.
+different lanes run concurrently, at most ``concurrency`` at a time. Worker
+tasks (at most ``concurrency``, started when lanes are ready and ended when
+none are) take a ready lane and run its deliveries until it is empty, so a
+batch of a thousand fresh keys costs a few dozen tasks, not a thousand. A lane
+is owned by one worker at a time; after ``_FAIRNESS`` deliveries in a row it
+goes to the back of the ready queue if other lanes are waiting.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable, Hashable
+from typing import cast
 
 from cqrs_worker.worker.delivery import Delivery
 from cqrs_worker.worker.pipeline import Pipeline
@@ -20,8 +24,10 @@ __all__ = ["Lanes"]
 
 logger = logging.getLogger(__name__)
 
-#: Deliveries a lane handles before it lets a waiting lane have its slot.
+#: Deliveries a lane handles in a row before a waiting lane gets the worker.
 _FAIRNESS = 256
+
+Worker = asyncio.Task[None]
 
 
 class Lanes:
@@ -48,10 +54,12 @@ class Lanes:
         self._concurrency = concurrency
         self._error_delay = error_delay
         self._queues: dict[Hashable, deque[Delivery]] = {}
-        self._waiting: deque[Hashable] = deque()
-        self._tasks: dict[Hashable, asyncio.Task[None]] = {}
-        self._running: dict[Hashable, Delivery] = {}
+        self._ready: deque[Hashable] = deque()
+        self._workers: set[Worker] = set()
+        self._running: dict[Worker, Delivery] = {}
+        self._watchers: dict[Delivery, asyncio.Future[None]] = {}
         self._pending = 0
+        self._closing = False
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -61,91 +69,164 @@ class Lanes:
         return self._pending
 
     def submit(self, delivery: Delivery) -> None:
-        lane = delivery.lane
-        queue = self._queues.get(lane)
         self._pending += 1
         self._idle.clear()
+        lane = delivery.lane
+        queue = self._queues.get(lane)
         if queue is not None:
-            queue.append(delivery)
+            queue.append(delivery)  # its owner or a worker to come runs it in turn
             return
         self._queues[lane] = deque((delivery,))
-        if len(self._tasks) < self._concurrency:
-            self._start(lane)
-        else:
-            self._waiting.append(lane)
+        self._ready.append(lane)
+        if len(self._workers) == len(self._running):  # no worker about to start: maybe one
+            self._fill()
 
     def discard(self, predicate: Callable[[Delivery], bool]) -> int:
         """Drop queued (not yet running) deliveries matching ``predicate``; they are never acked."""
+        running = {id(delivery) for delivery in self._running.values()}
         dropped = 0
         for queue in self._queues.values():
+            head = [queue.popleft()] if queue and id(queue[0]) in running else []
             keep = [d for d in queue if not predicate(d)]
             dropped += len(queue) - len(keep)
             queue.clear()
-            queue.extend(keep)
+            queue.extend(head + keep)
         self._pending -= dropped
         self._check_idle()
         return dropped
 
-    def running(self, predicate: Callable[[Delivery], bool]) -> list[asyncio.Task[None]]:
-        """Tasks of lanes whose current delivery matches ``predicate``."""
-        return [self._tasks[lane] for lane, d in self._running.items() if predicate(d)]
+    async def finish(self, predicate: Callable[[Delivery], bool], timeout: float) -> int:
+        """Let running deliveries matching ``predicate`` finish within ``timeout`` seconds,
+        then cancel those still running (never acked; their lanes are dropped).
+
+        Returns how many were cancelled. Queued ones are not waited for:
+        :meth:`discard` them first.
+        """
+        targets = {w: d for w, d in self._running.items() if predicate(d)}
+        if not targets:
+            return 0
+        loop = asyncio.get_running_loop()
+        waits = [self._watchers.setdefault(d, loop.create_future()) for d in targets.values()]
+        await asyncio.wait(waits, timeout=timeout)
+        stuck = [w for w, d in targets.items() if self._running.get(w) is d]
+        for worker in stuck:
+            worker.cancel()
+        await asyncio.gather(*stuck, return_exceptions=True)
+        for delivery in targets.values():
+            self._release(delivery)
+        return len(stuck)
 
     async def wait_idle(self, timeout: float | None) -> bool:
         """Wait until nothing is pending; ``False`` if ``timeout`` ran out first."""
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for loses a
+            # cancellation that arrives as the event fires.
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
         except TimeoutError:
             return False
         return True
 
     async def cancel(self) -> None:
         """Cancel every lane; what was running is not acknowledged."""
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        self._closing = True
+        try:
+            workers = list(self._workers)
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+        finally:
+            self._closing = False
         self._queues.clear()
-        self._waiting.clear()
+        self._ready.clear()
         self._running.clear()
+        for delivery in list(self._watchers):
+            self._release(delivery)
         self._pending = 0
         self._idle.set()
 
-    def _start(self, lane: Hashable) -> None:
-        self._tasks[lane] = asyncio.get_running_loop().create_task(self._drain(lane))
+    # -- workers -------------------------------------------------------------
 
-    async def _drain(self, lane: Hashable) -> None:
-        queue = self._queues[lane]
-        handled = 0
+    def _fill(self) -> None:
+        """Start a worker if lanes are ready and every worker is busy with a delivery.
+
+        One at a time: a worker whose pipeline never suspends runs every ready
+        lane itself, so starting more would only cost tasks. Each worker that
+        starts a delivery calls this again, so suspending pipelines fan out
+        to ``concurrency`` workers.
+        """
+        workers = self._workers
+        if (
+            self._ready
+            and len(workers) == len(self._running)
+            and len(workers) < self._concurrency
+            and not self._closing
+        ):
+            workers.add(asyncio.get_running_loop().create_task(self._work()))
+
+    async def _work(self) -> None:
+        worker = cast(Worker, asyncio.current_task())  # always run as a task
+        ready, queues, running = self._ready, self._queues, self._running
+        pipeline, on_done, workers = self._pipeline, self._on_done, self._workers
         try:
-            while queue:
-                delivery = queue[0]
-                self._running[lane] = delivery
-                try:
-                    await self._pipeline(delivery)
-                except Exception:
-                    logger.exception("unexpected error in the delivery pipeline; retrying")
-                    await asyncio.sleep(self._error_delay)
+            while ready:
+                lane = ready.popleft()
+                queue = queues.get(lane)
+                if not queue:  # emptied by discard()
+                    if queue is not None:
+                        del queues[lane]
                     continue
-                queue.popleft()
-                self._pending -= 1
-                self._on_done(delivery)
-                handled += 1
-                if handled >= _FAIRNESS and self._waiting and queue:
-                    self._waiting.append(lane)
-                    break
+                handled = 0
+                while queue:
+                    delivery = queue[0]
+                    running[worker] = delivery
+                    if ready and len(workers) == len(running):
+                        self._fill()
+                    try:
+                        await pipeline(delivery)
+                    except Exception:
+                        logger.exception("unexpected error in the delivery pipeline; retrying")
+                        await asyncio.sleep(self._error_delay)
+                        continue
+                    del running[worker]
+                    queue.popleft()
+                    self._pending -= 1
+                    on_done(delivery)
+                    if self._watchers:
+                        self._release(delivery)
+                    handled += 1
+                    if handled >= _FAIRNESS and ready and queue:
+                        ready.append(lane)
+                        break
+                else:
+                    if queues.get(lane) is queue:
+                        del queues[lane]
+                if not self._pending:
+                    self._idle.set()
+        except asyncio.CancelledError:
+            self._abandon(worker)
+            raise
         finally:
-            self._running.pop(lane, None)
-            del self._tasks[lane]
-            if not queue and self._queues.get(lane) is queue:
-                del self._queues[lane]
-            self._next()
-            self._check_idle()
+            workers.discard(worker)
+            running.pop(worker, None)
+            self._fill()
 
-    def _next(self) -> None:
-        while self._waiting and len(self._tasks) < self._concurrency:
-            lane = self._waiting.popleft()
-            if lane in self._queues and lane not in self._tasks:
-                self._start(lane)
+    def _abandon(self, worker: Worker) -> None:
+        """A cancelled worker's lane is dropped: nothing of it is acknowledged."""
+        delivery = self._running.pop(worker, None)
+        if delivery is None:
+            return
+        queue = self._queues.get(delivery.lane)
+        if queue is not None and queue and queue[0] is delivery:
+            del self._queues[delivery.lane]
+            self._pending -= len(queue)
+        self._release(delivery)
+        self._check_idle()
+
+    def _release(self, delivery: Delivery) -> None:
+        waiter = self._watchers.pop(delivery, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _check_idle(self) -> None:
         if self._pending == 0:

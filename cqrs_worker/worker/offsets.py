@@ -45,3 +45,8 @@ class PartitionOffsets:
     @property
     def unfinished(self) -> int:
         return len(self._fetched) - len(self._done)
+
+    @property
+    def outstanding(self) -> int:
+        """Fetched messages past the committable position, finished or not."""
+        return len(self._fetched)

@@ -29,6 +29,13 @@ What happens to a message:
   backoff and the message stays unacknowledged meanwhile: nothing is dropped.
 * **Cancellation** (shutdown timeout, partition revoked) — never acknowledged
   or committed; the broker redelivers the message.
+* **Duplicate** (the inbox of :class:`~cqrs_worker.inbox.UnitOfWork` already
+  recorded the event) — acknowledged without running handlers; a middleware
+  says so with ``delivery.context["duplicate"] = True`` and it is counted.
+
+A middleware may also define ``async after_dead_letter(delivery)``: it is
+awaited once the dead-letter destination confirmed (the inbox records the
+event as dead-lettered there, so a redelivery is not handled again).
 """
 
 from __future__ import annotations
@@ -73,9 +80,14 @@ def build_pipeline(
     async def dispatch(delivery: Delivery) -> None:
         await mediator.send(delivery.event)  # type: ignore[arg-type]  # set by DecodeMiddleware
 
+    observers = [
+        hook for m in middlewares if (hook := getattr(m, "after_dead_letter", None)) is not None
+    ]
     handled = compose(
         [
-            DeadLetterMiddleware(dead_letters, worker_id=worker_id, stats=stats),
+            DeadLetterMiddleware(
+                dead_letters, worker_id=worker_id, stats=stats, observers=observers
+            ),
             DecodeMiddleware(codec, on_unknown_event=on_unknown_event, stats=stats),
             RetryMiddleware(retry, stats=stats),
             *middlewares,
@@ -85,6 +97,9 @@ def build_pipeline(
 
     async def pipeline(delivery: Delivery) -> None:
         await handled(delivery)
-        stats.handled += 1
+        if delivery.context.get("duplicate"):
+            stats.duplicates += 1
+        else:
+            stats.handled += 1
 
     return pipeline

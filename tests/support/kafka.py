@@ -406,7 +406,7 @@ async def create_topic(
     partitions: int = 1,
     *,
     replication_factor: int = 1,
-    timeout: float = 15.0,  # noqa: ASYNC109 - also the admin client's request timeout
+    timeout: float = 15.0,
 ) -> str:
     """Create ``name`` with ``partitions`` partitions and wait until every one has a leader.
 

@@ -247,7 +247,7 @@ class ManagedProcess:
                 f"{self.describe()} still running after {timeout:.1f}s\n{self._tail_block()}"
             ) from None
 
-    async def wait_async(self, timeout: float) -> int:  # noqa: ASYNC109 - error carries output
+    async def wait_async(self, timeout: float) -> int:
         """:meth:`wait` that yields to the event loop while polling."""
         popen = self._require()
         deadline = time.monotonic() + timeout
@@ -319,7 +319,7 @@ class ManagedProcess:
     async def await_line(
         self,
         pattern: str | re.Pattern[str],
-        timeout: float = 30.0,  # noqa: ASYNC109 - the error carries the output tail
+        timeout: float = 30.0,
     ) -> re.Match[str]:
         """:meth:`wait_for_line` that yields to the event loop while polling."""
         regex = re.compile(pattern)

@@ -38,7 +38,7 @@ def wait_until(
 async def async_wait_until(
     condition: Callable[[], bool],
     *,
-    timeout: float,  # noqa: ASYNC109 - the error says what was awaited
+    timeout: float,
     interval: float = 0.02,
     message: Message = "condition not met",
 ) -> None:

@@ -334,3 +334,21 @@ async def test_unbuildable_type_is_reported() -> None:
 
     with pytest.raises(ResolutionError, match=r"cannot build int: register an instance"):
         await container.resolve(int)
+
+
+async def test_provide_puts_a_value_into_the_active_scope_only() -> None:
+    container = DefaultContainer()
+
+    class Session:
+        pass
+
+    given = Session()
+    async with container.scope():
+        container.provide(Session, given)
+        assert await container.resolve(Session) is given
+        async with container.scope() as inner:
+            assert await inner.resolve(Session) is given
+    async with container.scope():
+        assert await container.resolve(Session) is not given
+    with pytest.raises(ResolutionError, match="outside a scope"):
+        container.provide(Session, given)

@@ -44,6 +44,7 @@ async def test_messages_are_persistent_and_carry_the_event_properties(amqp: AMQP
         "event_name": "Sequenced",
         "event_id": str(event.event_id),
         "content-type": "application/json",
+        "partition_key": "k",
     }
 
 

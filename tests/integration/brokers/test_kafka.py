@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import orjson
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 
 from cqrs_worker.brokers import KafkaMessageBroker, OutgoingMessage, kafka_producer_factory
 from cqrs_worker.errors import PublishError
@@ -180,3 +181,29 @@ async def test_per_key_order_holds_across_many_small_batches(
         by_key.setdefault(record.key, []).append(orjson.loads(record.value)["payload"]["seq"])
     assert all(seqs == sorted(seqs) for seqs in by_key.values())
     assert len({r.partition for r in records}) > 1
+
+
+async def test_each_key_lands_on_the_partition_send_would_pick(
+    kafka_bootstrap: str, topic_name: str
+) -> None:
+    await create_topic(kafka_bootstrap, topic_name, 4)
+    broker = kafka_broker(kafka_bootstrap)
+    keys = [f"key-{n}" for n in range(40)]
+    await broker.start()
+    try:
+        # Twice: the second publish answers from the broker's partition cache.
+        for round_ in range(2):
+            await broker.publish(
+                [OutgoingMessage.from_event(sequenced(topic_name, k, round_)) for k in keys]
+            )
+    finally:
+        await broker.close()
+
+    records = await read_kafka(kafka_bootstrap, topic_name, 80, timeout=10)
+
+    assert len(records) == 80
+    partitions = [0, 1, 2, 3]
+    for record in records:
+        assert record.key is not None
+        expected = DefaultPartitioner()(record.key.encode(), partitions, partitions)
+        assert record.partition == expected, record.key

@@ -1,0 +1,45 @@
+"""One assigned Kafka partition as the source sees it: :class:`PartitionState`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cqrs_worker.worker.offsets import PartitionOffsets
+
+__all__ = ["PartitionState"]
+
+
+class PartitionState:
+    """Offsets fetched and finished, and what was committed, for one assignment of a partition.
+
+    A fresh state is made every time the partition is assigned; a revoked
+    state is dropped, so completions that arrive late can never advance the
+    commit of a later assignment (every delivery carries the state it was
+    fetched under).
+    """
+
+    __slots__ = ("committed", "offsets", "paused", "revoked", "tp")
+
+    def __init__(self, tp: Any) -> None:
+        #: The aiokafka ``TopicPartition``.
+        self.tp = tp
+        self.offsets = PartitionOffsets()
+        #: The last position committed from this state (``None``: nothing yet).
+        self.committed: int | None = None
+        self.paused = False
+        self.revoked = False
+
+    def to_commit(self) -> int | None:
+        """The position to commit now, or ``None`` when there is no progress to commit."""
+        position = self.offsets.committable
+        if position is None or position == self.committed:
+            return None
+        return position
+
+    @property
+    def uncommitted(self) -> int:
+        """Messages fetched and not yet committable (running, waiting or finished after a gap)."""
+        return self.offsets.outstanding
+
+    def __repr__(self) -> str:
+        return f"<PartitionState {self.tp.topic}[{self.tp.partition}] committed={self.committed}>"
