@@ -27,6 +27,7 @@ import pydantic
 import pydantic_core
 
 from cqrs_worker.envelope.registry import EventRegistry
+from cqrs_worker.envelope.tracing import trace_headers
 from cqrs_worker.errors import (
     MessageTooLargeError,
     NotAnEnvelopeError,
@@ -67,11 +68,13 @@ def encode_event(event: WireEvent[Any]) -> bytes:
 
 
 def event_headers(event: WireEvent[Any]) -> dict[str, str]:
-    """The headers that travel with ``event``: its name, id and content type."""
+    """The headers that travel with ``event``: its name, id and content type, and the
+    active trace context when OpenTelemetry is installed (:mod:`.tracing`)."""
     return {
         EVENT_NAME_HEADER: event.event_name,
         EVENT_ID_HEADER: str(event.event_id),
         CONTENT_TYPE_HEADER: CONTENT_TYPE,
+        **trace_headers(),
     }
 
 
