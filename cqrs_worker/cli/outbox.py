@@ -20,7 +20,8 @@ import sys
 import uuid
 from typing import Any
 
-from cqrs_worker.cli.relay import add_target_arguments, configure_logging, load_producer
+from cqrs_worker.cli.logs import configure_logging
+from cqrs_worker.cli.relay import add_target_arguments, load_producer
 from cqrs_worker.errors import ConfigurationError
 
 __all__ = ["add_parser"]
@@ -59,7 +60,7 @@ def _handle(args: argparse.Namespace) -> int:
 
             sys.stdout.write(outbox_ddl(args.dialect, name=args.table))
             return 0
-        configure_logging(args.log_level)
+        configure_logging(args.log_level.upper(), args.log_format)
         return asyncio.run(_admin(args))
     except ConfigurationError as exc:
         sys.stderr.write(f"cqrs-worker outbox: {exc}\n")

@@ -21,6 +21,7 @@ import signal
 import sys
 from typing import Any
 
+from cqrs_worker.cli.logs import configure_logging
 from cqrs_worker.errors import ConfigurationError
 
 __all__ = ["add_parser", "load_producer"]
@@ -60,11 +61,11 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("CQRS_WORKER_LOG_LEVEL", "INFO"),
         help="logging level (default INFO, or CQRS_WORKER_LOG_LEVEL)",
     )
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=os.environ.get("CQRS_WORKER_LOG_FORMAT", "text"),
+        help="log line format (default text, or CQRS_WORKER_LOG_FORMAT)",
     )
 
 
@@ -77,7 +78,7 @@ async def load_producer(target: str, *, factory: bool) -> Any:
 
 
 def _handle(args: argparse.Namespace) -> int:
-    configure_logging(args.log_level)
+    configure_logging(args.log_level.upper(), args.log_format)
     try:
         return asyncio.run(_relay(args))
     except ConfigurationError as exc:
