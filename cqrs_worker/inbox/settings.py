@@ -11,6 +11,8 @@ import datetime
 import pydantic
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cqrs_worker._durations import Retention
+
 __all__ = ["UnitOfWorkSettings"]
 
 
@@ -33,7 +35,7 @@ class UnitOfWorkSettings(BaseSettings):
     """Deliveries per transaction; 1: a unit of work per event."""
     batch_concurrency: int = pydantic.Field(default=4, ge=1, le=256)
     """Batch transactions at once (with ``batch_size`` > 1)."""
-    retention: datetime.timedelta | None = datetime.timedelta(days=7)
+    retention: Retention = datetime.timedelta(days=7)
     """Inbox records older than this (seconds, or a timedelta) are deleted; ``None`` keeps them.
 
     Keep records longer than the broker can redeliver a message (its
@@ -41,11 +43,3 @@ class UnitOfWorkSettings(BaseSettings):
     purged is handled again."""
     purge_interval: float = pydantic.Field(default=60.0, gt=0)
     """Seconds between purges (each a background task, in transactions of its own)."""
-
-    @pydantic.field_validator("retention", mode="before")
-    @classmethod
-    def _seconds(cls, value: object) -> object:
-        # Environment variables are text: "3600" means seconds, as a number would.
-        if isinstance(value, str) and value.replace(".", "", 1).isdigit():
-            return float(value)
-        return value

@@ -12,6 +12,8 @@ import random
 import pydantic
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cqrs_worker._durations import Retention
+
 __all__ = ["RelaySettings"]
 
 
@@ -41,17 +43,9 @@ class RelaySettings(BaseSettings):
     max_idle_delay: float = pydantic.Field(default=1.0, gt=0)
     listen: bool = True
     """On PostgreSQL, wake up on the table's NOTIFY instead of waiting out the pause."""
-    retention: datetime.timedelta | None = datetime.timedelta(days=7)
+    retention: Retention = datetime.timedelta(days=7)
     """Published rows older than this (seconds, or a timedelta) are deleted; ``None`` keeps them."""
     retention_interval: float = pydantic.Field(default=60.0, gt=0)
-
-    @pydantic.field_validator("retention", mode="before")
-    @classmethod
-    def _seconds(cls, value: object) -> object:
-        # Environment variables are text: "3600" means seconds, as a number would.
-        if isinstance(value, str) and value.replace(".", "", 1).isdigit():
-            return float(value)
-        return value
 
     @pydantic.model_validator(mode="after")
     def _ordered_delays(self) -> RelaySettings:
