@@ -84,6 +84,9 @@ class DefaultContainer:
         self._instances: dict[Any, Any] = {Container: None}
         self._factories: dict[Any, _Factory] = {}
         self._plans: dict[Any, tuple[_Param, ...]] = {}
+        # Classes built with no arguments, neither registered nor cached: resolved
+        # without entering the scope's lookup (the usual handler).
+        self._plain: set[Any] = set()
         # Process-lifetime generators stay referenced: if one were collected,
         # asyncio would close it and tear down an instance still in use.
         self._open: list[AsyncGenerator[Any, None]] = []
@@ -94,6 +97,7 @@ class DefaultContainer:
     def register_instance(self, type_: type[T], instance: T) -> None:
         """Resolve ``type_`` to this very object everywhere."""
         self._instances[type_] = instance
+        self._plain.discard(type_)
 
     def register_factory(
         self,
@@ -113,6 +117,7 @@ class DefaultContainer:
         """
         params = _plan(factory, getattr(factory, "__qualname__", repr(factory)))
         self._factories[type_] = _Factory(factory, params, lifetime)
+        self._plain.discard(type_)
 
     def provide(self, type_: type[T], value: T) -> None:
         """Resolve ``type_`` to ``value`` until the active scope ends.
@@ -131,6 +136,8 @@ class DefaultContainer:
     async def resolve(self, type_: type[T], /) -> T:
         scope = self._current.get()
         if scope is not None:
+            if type_ in self._plain and type_ not in scope._cache:
+                return type_()
             return cast(T, await scope._get(type_, ()))
         async with _Scope(self) as fresh:
             return await fresh.resolve(type_)
@@ -218,7 +225,8 @@ class _Scope:
                 self._cache[type_] = value
             return value
         params = owner._params_of(type_, chain)
-        if not params:  # the hot path: a handler without dependencies
+        if not params:  # a handler without dependencies
+            owner._plain.add(type_)
             return type_()
         return type_(**await self._kwargs(params, (*chain, type_)))
 

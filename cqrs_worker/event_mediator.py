@@ -56,8 +56,12 @@ class EventMediator:
 
         Raises :class:`~cqrs_worker.errors.EventHandlingError` if any handler raised.
         """
+        if type(event) not in self.event_map:
+            return  # nobody here handles it: no scope to open
         async with self.container.scope():
-            await self._send(event, 0)
+            emitted: Sequence[Event] = await self._call(event)
+            if emitted:
+                await self.dispatch_emitted(emitted)
 
     async def dispatch_emitted(self, events: Sequence[Event], depth: int = 0) -> None:
         """Dispatch events a handler emitted: domain events here, then the rest to the emitter.
@@ -91,11 +95,20 @@ class EventMediator:
             await self.dispatch_emitted(emitted, depth)
 
     async def _run_handlers(self, event: Event) -> Sequence[Event]:
-        emitted: list[Event] = []
-        failures: list[HandlerFailure] = []
-        for handler_type in self.event_map[type(event)]:
+        handlers = self.event_map[type(event)]
+        if len(handlers) == 1:  # the common case, without the lists below
+            handler_type = handlers[0]
             try:
                 handler: Any = await self.container.resolve(handler_type)
+                await handler.handle(event)
+            except Exception as exc:
+                raise EventHandlingError(event, [HandlerFailure(handler_type, exc)]) from exc
+            return emitted_events(handler)
+        emitted: list[Event] = []
+        failures: list[HandlerFailure] = []
+        for handler_type in handlers:
+            try:
+                handler = await self.container.resolve(handler_type)
                 await handler.handle(event)
             except Exception as exc:
                 failures.append(HandlerFailure(handler_type, exc))

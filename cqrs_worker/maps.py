@@ -83,6 +83,14 @@ class EventMap(Mapping[type[Event], tuple[type[Any], ...]]):
     def __getitem__(self, event_type: type[Event]) -> tuple[type[Any], ...]:
         return self._handlers[event_type]
 
+    # Mapping's own get/__contains__ go through __getitem__ and an exception
+    # for a miss; these run for every event dispatched.
+    def get(self, event_type: type[Event], default: Any = None) -> Any:
+        return self._handlers.get(event_type, default)
+
+    def __contains__(self, event_type: object) -> bool:
+        return event_type in self._handlers
+
     def __iter__(self) -> Iterator[type[Event]]:
         return iter(self._handlers)
 

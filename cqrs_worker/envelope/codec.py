@@ -56,6 +56,7 @@ _ENVELOPE_FIELDS = frozenset({"event_id", "event_name", "event_timestamp", "topi
 # Fields whose defaults are made up when an event is created. A decoded event
 # already happened: a fresh id would defeat deduplication, so they must be sent.
 _SENT_FIELDS = ("event_id", "event_timestamp")
+_COMPLETE = frozenset({"event_name", *_SENT_FIELDS})
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 
 
@@ -99,6 +100,18 @@ class EnvelopeCodec:
             data = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise NotJsonError(f"body is not JSON: {exc}", event_name=event_name) from exc
+        if event_name is not None and type(data) is dict and data.keys() >= _COMPLETE:
+            # The usual message: named by its header, every envelope field sent.
+            event_type = self.registry.get(event_name)
+            if event_type is not None:
+                try:
+                    return event_type.__pydantic_validator__.validate_python(data)  # type: ignore[no-any-return]
+                except pydantic.ValidationError:
+                    pass  # _decode says precisely what is wrong
+        return self._decode(data, event_name)
+
+    def _decode(self, data: Any, event_name: str | None) -> WireEvent[Any]:
+        """Every check, each failure its own error (the fast path above only succeeds)."""
         if not isinstance(data, dict):
             raise NotAnEnvelopeError(
                 f"body is a JSON {type(data).__name__}, not an event envelope object",

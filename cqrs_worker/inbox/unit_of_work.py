@@ -212,6 +212,6 @@ class UnitOfWork:
 
     def _duplicate(self, delivery: Delivery) -> None:
         self.duplicates += 1
-        delivery.context["duplicate"] = True
+        delivery.duplicate = True
         event: Any = delivery.event
         logger.info("skipping %s %s: already handled here", event.event_name, event.event_id)

@@ -110,10 +110,16 @@ class Worker:
         return None
 
     def readiness(self) -> str | None:
-        """``None`` when every source is ready; else which are not."""
+        """``None`` when every source and middleware is ready; else which are not, and why.
+
+        A middleware takes part when it has a ``readiness()`` returning
+        ``None`` or a reason, as :class:`~cqrs_worker.inbox.UnitOfWork` does
+        while deliveries wait for an unreachable database.
+        """
         if self.state != "running":
             return f"worker is {self.state}"
         waiting = [source.name for source in self.sources if not source.ready()]
+        waiting += _middlewares_not_ready(self.middlewares)
         return f"not ready: {', '.join(waiting)}" if waiting else None
 
     def metrics(self) -> str:
@@ -235,6 +241,16 @@ class Worker:
             ", ".join(names) or "-",
             self.settings.concurrency,
         )
+
+
+def _middlewares_not_ready(middlewares: Sequence[Middleware]) -> list[str]:
+    """``Name (reason)`` of each middleware whose ``readiness()`` gives a reason."""
+    reasons = []
+    for middleware in middlewares:
+        readiness = getattr(middleware, "readiness", None)
+        if callable(readiness) and (reason := readiness()) is not None:
+            reasons.append(f"{type(middleware).__name__} ({reason})")
+    return reasons
 
 
 def _format_stats(stats: WorkerStats) -> str:

@@ -1,4 +1,4 @@
-"""Dead-lettering: the headers that say why, the sink protocol, the middleware."""
+"""Dead-lettering: the headers that say why, the sink protocol, and :class:`DeadLetterer`."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
 from cqrs_worker.errors import DecodeError, EventHandlingError, RetriesExhaustedError
-from cqrs_worker.middleware import CallNext
 from cqrs_worker.worker.delivery import Delivery
 from cqrs_worker.worker.stats import WorkerStats
 
-__all__ = ["DeadLetterMiddleware", "DeadLetterSink", "Failure", "dead_letter_headers"]
+__all__ = ["DeadLetterSink", "DeadLetterer", "Failure", "dead_letter_headers"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,11 +63,14 @@ def dead_letter_headers(delivery: Delivery, failure: Failure, worker_id: str) ->
     }
 
 
-class DeadLetterMiddleware:
-    """Outermost: sends malformed and given-up deliveries to the sink, then lets them be acked.
+class DeadLetterer:
+    """Sends a malformed or given-up delivery to the sink; returns once it confirmed.
 
-    ``observers`` are awaited after the sink confirmed (e.g. the inbox records
-    the event as dead-lettered); their failures are logged, not retried.
+    A failing publish is retried with backoff (``publish_retry_delay`` doubling
+    up to ``publish_retry_max_delay``) for as long as it takes: the delivery
+    stays unacknowledged meanwhile. ``observers`` are awaited after the sink
+    confirmed (e.g. the inbox records the event as dead-lettered); their
+    failures are logged, not retried.
     """
 
     def __init__(
@@ -88,14 +90,13 @@ class DeadLetterMiddleware:
         self._delay = publish_retry_delay
         self._max_delay = publish_retry_max_delay
 
-    async def __call__(self, delivery: Delivery, call_next: CallNext, /) -> None:
-        try:
-            await call_next(delivery)
-            return
-        except DecodeError as exc:
-            failure = Failure(exc.reason, exc)
-        except RetriesExhaustedError as exc:
-            failure = Failure("handler-failed", _root(exc.last))
+    async def __call__(
+        self, delivery: Delivery, error: DecodeError | RetriesExhaustedError, /
+    ) -> None:
+        if isinstance(error, DecodeError):
+            failure = Failure(error.reason, error)
+        else:
+            failure = Failure("handler-failed", _root(error.last))
         headers = dead_letter_headers(delivery, failure, self._worker_id)
         logger.error(
             "dead-lettering %s (%s: %s: %s)",

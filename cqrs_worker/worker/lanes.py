@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 #: Deliveries a lane handles in a row before a waiting lane gets the worker.
 _FAIRNESS = 256
+#: Emptied lane queues kept for reuse.
+_SPARE = 1024
 
 Worker = asyncio.Task[None]
 
@@ -55,6 +57,9 @@ class Lanes:
         self._error_delay = error_delay
         self._queues: dict[Hashable, deque[Delivery]] = {}
         self._ready: deque[Hashable] = deque()
+        # Emptied lane queues, reused: most lanes hold one delivery, and a new
+        # deque costs several times what the rest of a submit does.
+        self._spare: list[deque[Delivery]] = []
         self._workers: set[Worker] = set()
         self._running: dict[Worker, Delivery] = {}
         self._watchers: dict[Delivery, asyncio.Future[None]] = {}
@@ -70,13 +75,16 @@ class Lanes:
 
     def submit(self, delivery: Delivery) -> None:
         self._pending += 1
-        self._idle.clear()
+        if self._pending == 1:  # idle is set only while nothing is pending
+            self._idle.clear()
         lane = delivery.lane
         queue = self._queues.get(lane)
         if queue is not None:
             queue.append(delivery)  # its owner or a worker to come runs it in turn
             return
-        self._queues[lane] = deque((delivery,))
+        queue = self._spare.pop() if self._spare else deque()
+        queue.append(delivery)
+        self._queues[lane] = queue
         self._ready.append(lane)
         if len(self._workers) == len(self._running):  # no worker about to start: maybe one
             self._fill()
@@ -168,6 +176,7 @@ class Lanes:
         worker = cast(Worker, asyncio.current_task())  # always run as a task
         ready, queues, running = self._ready, self._queues, self._running
         pipeline, on_done, workers = self._pipeline, self._on_done, self._workers
+        spare = self._spare
         try:
             while ready:
                 lane = ready.popleft()
@@ -201,6 +210,8 @@ class Lanes:
                 else:
                     if queues.get(lane) is queue:
                         del queues[lane]
+                        if len(spare) < _SPARE:
+                            spare.append(queue)
                 if not self._pending:
                     self._idle.set()
         except asyncio.CancelledError:

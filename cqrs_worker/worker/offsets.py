@@ -9,6 +9,7 @@ work.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 
 __all__ = ["PartitionOffsets"]
 
@@ -27,6 +28,10 @@ class PartitionOffsets:
     def fetched(self, offset: int) -> None:
         """Record a fetched offset; offsets arrive in increasing order."""
         self._fetched.append(offset)
+
+    def fetched_all(self, offsets: Iterable[int]) -> None:
+        """Record fetched offsets, in increasing order, in one call (a fetched batch)."""
+        self._fetched.extend(offsets)
 
     def finished(self, offset: int) -> None:
         """Record that the message at ``offset`` is finished (handled or dead-lettered)."""

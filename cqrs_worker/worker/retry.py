@@ -1,4 +1,4 @@
-"""Retrying a failed delivery in place: :class:`RetryPolicy` and its middleware."""
+"""Retrying a failed delivery in place: :class:`RetryPolicy` and the :class:`Retrier`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from cqrs_worker.middleware import CallNext
 from cqrs_worker.worker.delivery import Delivery
 from cqrs_worker.worker.stats import WorkerStats
 
-__all__ = ["RetryMiddleware", "RetryPolicy"]
+__all__ = ["Retrier", "RetryPolicy"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,37 +63,46 @@ def _failures(exc: BaseException) -> Iterable[tuple[type[Any] | None, BaseExcept
     return ((None, exc),)
 
 
-class RetryMiddleware:
-    """Runs the rest of the pipeline until it succeeds or the policy gives up."""
+class Retrier:
+    """Tries a delivery again after a failed attempt, until it succeeds or the policy gives up.
+
+    The pipeline runs the first attempt itself (the common case costs nothing
+    here) and hands a failure to :meth:`recover`, which waits, runs ``attempt``
+    again and so on; it returns after a successful attempt and raises
+    :class:`~cqrs_worker.errors.RetriesExhaustedError` when the failure is
+    permanent or the attempts are used up. ``delivery.attempts`` counts the
+    attempts made, the first included.
+    """
 
     def __init__(self, policy: RetryPolicy, *, stats: WorkerStats) -> None:
         self._policy = policy
         self._stats = stats
 
-    async def __call__(self, delivery: Delivery, call_next: CallNext, /) -> None:
+    async def recover(self, delivery: Delivery, error: Exception, attempt: CallNext) -> None:
         while True:
+            now = datetime.datetime.now(datetime.UTC)
+            delivery.first_failure_at = delivery.first_failure_at or now
+            delivery.last_failure_at = now
+            policy, permanent = self._decide(error)
+            if permanent or delivery.attempts >= policy.max_attempts:
+                raise RetriesExhaustedError(delivery.attempts, error) from error
+            delay = policy.delay(delivery.attempts)
+            self._stats.retried += 1
+            logger.warning(
+                "attempt %d of %s failed (%s: %s); retrying in %.2fs",
+                delivery.attempts,
+                delivery.event_name,
+                type(error).__name__,
+                error,
+                delay,
+            )
+            await asyncio.sleep(delay)
             delivery.attempts += 1
             try:
-                await call_next(delivery)
+                await attempt(delivery)
                 return
             except Exception as exc:
-                now = datetime.datetime.now(datetime.UTC)
-                delivery.first_failure_at = delivery.first_failure_at or now
-                delivery.last_failure_at = now
-                policy, permanent = self._decide(exc)
-                if permanent or delivery.attempts >= policy.max_attempts:
-                    raise RetriesExhaustedError(delivery.attempts, exc) from exc
-                delay = policy.delay(delivery.attempts)
-                self._stats.retried += 1
-                logger.warning(
-                    "attempt %d of %s failed (%s: %s); retrying in %.2fs",
-                    delivery.attempts,
-                    delivery.event_name,
-                    type(exc).__name__,
-                    exc,
-                    delay,
-                )
-                await asyncio.sleep(delay)
+                error = exc
 
     def _decide(self, exc: BaseException) -> tuple[RetryPolicy, bool]:
         """The strictest policy among the failing handlers, and whether any failure is final."""

@@ -352,3 +352,26 @@ async def test_provide_puts_a_value_into_the_active_scope_only() -> None:
         assert await container.resolve(Session) is not given
     with pytest.raises(ResolutionError, match="outside a scope"):
         container.provide(Session, given)
+
+
+async def test_registering_a_class_already_built_plain_takes_effect() -> None:
+    container = DefaultContainer()
+    async with container.scope():
+        built = await container.resolve(Clock)  # plain: built afresh each time
+        given = Clock()
+        container.provide(Clock, given)
+        assert await container.resolve(Clock) is given
+    assert await container.resolve(Clock) is not built
+
+    shared = Clock()
+    container.register_instance(Clock, shared)
+    async with container.scope():
+        assert await container.resolve(Clock) is shared
+
+    async with container.scope():
+        plain = await container.resolve(Session)
+        assert await container.resolve(Session) is not plain
+    container.register_factory(Session, Session)
+    async with container.scope():
+        first = await container.resolve(Session)
+        assert await container.resolve(Session) is first  # one per scope now

@@ -21,7 +21,6 @@ from cqrs_worker.worker.pipeline import Pipeline
 
 __all__ = ["Assignment"]
 
-_STATE = "kafka.partition"
 _EVENT_NAME = "event_name"
 
 #: How often a revoke looks whether the revoked partitions have drained.
@@ -95,10 +94,9 @@ class Assignment:
             state = self.partitions.get(tp)
             if state is None:  # revoked while this fetch was under way
                 continue
-            fetched = state.offsets.fetched
+            state.offsets.fetched_all([record.offset for record in records])
             topic, partition = tp.topic, tp.partition
             for record in records:
-                fetched(record.offset)
                 key = record.key
                 event_name = None
                 for header, value in record.headers:
@@ -114,14 +112,14 @@ class Assignment:
                         event_name,
                         (topic, partition) if key is None else (topic, partition, key),
                         record,
-                        context={_STATE: state},
+                        state,
                     )
                 )
             received += len(records)
         return received
 
     def _finished(self, delivery: Delivery) -> None:
-        state: PartitionState = delivery.context[_STATE]
+        state: PartitionState = delivery.origin
         state.offsets.finished(delivery.raw.offset)
         pending = self.lanes.pending
         if self._flow.waiting:
@@ -131,5 +129,5 @@ class Assignment:
 
 
 def _revoked(delivery: Delivery) -> bool:
-    state: PartitionState = delivery.context[_STATE]
+    state: PartitionState = delivery.origin
     return state.revoked

@@ -308,6 +308,19 @@ def test_malformed_messages_raise_typed_decode_errors(codec: EnvelopeCodec, case
     assert error.event_id == case.event_id
 
 
+NAMED_IN_BODY = {k: c for k, c in CASES.items() if c.header is None and c.event_name is not None}
+
+
+@pytest.mark.parametrize("case", NAMED_IN_BODY.values(), ids=NAMED_IN_BODY.keys())
+def test_the_same_errors_when_a_header_names_the_event(codec: EnvelopeCodec, case: Case) -> None:
+    # A header name takes the fast path first; whatever fails there is decided as without it.
+    with pytest.raises(case.error, match=case.match) as caught:
+        codec.decode(case.body, case.event_name)
+
+    assert caught.value.reason == case.reason
+    assert caught.value.event_id == case.event_id
+
+
 def test_too_large_is_refused_before_parsing() -> None:
     codec = EnvelopeCodec(EventRegistry(), max_size=64)
     body = b"{" + b" " * 100  # not even JSON: the size check comes first

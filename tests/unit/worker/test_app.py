@@ -6,18 +6,24 @@ import asyncio
 import logging
 import os
 import socket
+from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
+from cqrs_worker import DefaultContainer
 from cqrs_worker.bootstrap import bootstrap_events
 from cqrs_worker.brokers import InMemoryBroker, OutgoingMessage
 from cqrs_worker.errors import ConfigurationError
+from cqrs_worker.inbox import UnitOfWork
+from cqrs_worker.middleware import LoggingMiddleware, Middleware
 from cqrs_worker.worker.app import Worker
 from cqrs_worker.worker.context import SourceContext
 from cqrs_worker.worker.memory import InMemoryDeadLetterSink, InMemorySource
 from cqrs_worker.worker.settings import WorkerSettings
 from cqrs_worker.worker.source import Source
 from cqrs_worker.worker.transports import configured_transports, redact
+from tests.support.waiting import async_wait_until
 from tests.unit.worker.sample import Journal, mediator, placed
 from tests.unit.worker.test_topics import NoTopic, _map
 
@@ -108,6 +114,42 @@ async def test_metrics_list_the_counters_and_source_readiness() -> None:
 
     assert "# TYPE cqrs_worker_received_total counter\ncqrs_worker_received_total 0" in text
     assert 'cqrs_worker_source_ready{source="memory"} 1' in text
+
+
+async def test_a_middleware_waiting_for_its_database_makes_the_worker_not_ready(
+    tmp_path: Path,
+) -> None:
+    # A real unit of work on SQLite: the database file cannot be opened until its
+    # folder exists, which is how an unreachable database looks to it.
+    folder = tmp_path / "not-yet"
+    engine = create_async_engine(f"sqlite+aiosqlite:///{folder / 'app.db'}")
+    unit_of_work = UnitOfWork(async_sessionmaker(engine), container=DefaultContainer())
+    journal = Journal()
+    memory = Memory()
+    middlewares: list[Middleware] = [LoggingMiddleware(), unit_of_work]  # one has readiness()
+    worker = Worker(mediator(journal), settings(), sources=[memory], middlewares=middlewares)
+    try:
+        async with worker.running():
+            [source] = memory.sources
+            assert worker.readiness() is None
+            source.put(OutgoingMessage.from_event(placed(1)))
+            await async_wait_until(
+                lambda: worker.readiness() is not None,
+                timeout=5,
+                message="the unit of work waits for the database",
+            )
+            assert worker.readiness() == (
+                "not ready: UnitOfWork (database unreachable: 1 deliveries waiting for it)"
+            )
+            assert source.acked == []
+
+            folder.mkdir()
+            await source.wait_acked(1, timeout=10)
+            assert worker.readiness() is None
+    finally:
+        await engine.dispose()
+
+    assert journal.handled == [1]
 
 
 async def test_a_source_that_cannot_start_fails_start_up_naming_the_address() -> None:

@@ -11,8 +11,7 @@ from cqrs_worker.errors import (
     NotJsonError,
     RetriesExhaustedError,
 )
-from cqrs_worker.worker.dead_letter import DeadLetterMiddleware, Failure, dead_letter_headers
-from cqrs_worker.worker.delivery import Delivery
+from cqrs_worker.worker.dead_letter import DeadLetterer, Failure, dead_letter_headers
 from cqrs_worker.worker.memory import InMemoryDeadLetterSink
 from cqrs_worker.worker.stats import WorkerStats
 from tests.unit.worker.sample import raw_delivery
@@ -64,15 +63,10 @@ def test_long_exception_messages_are_cut() -> None:
 async def test_the_handlers_own_exception_is_reported_not_the_wrapper() -> None:
     broker = InMemoryBroker()
     await broker.start()
-    middleware = DeadLetterMiddleware(
-        InMemoryDeadLetterSink(broker), worker_id="w", stats=WorkerStats()
-    )
+    dead_letter = DeadLetterer(InMemoryDeadLetterSink(broker), worker_id="w", stats=WorkerStats())
     wrapped = EventHandlingError(object(), [HandlerFailure(object, ConnectionResetError("gone"))])
 
-    async def give_up(delivery: Delivery) -> None:
-        raise RetriesExhaustedError(3, wrapped)
-
-    await middleware(raw_delivery(b"{}"), give_up)
+    await dead_letter(raw_delivery(b"{}"), RetriesExhaustedError(3, wrapped))
 
     [dead] = broker.messages("orders.dlq")
     assert dead.headers["x-dlq-exception-type"] == "builtins.ConnectionResetError"

@@ -65,3 +65,15 @@ def test_random_completion_order_never_commits_past_unfinished_work() -> None:
             assert tracker.committable == min(set(offsets) - done, default=1000)
 
     assert tracker.committable == 1000
+
+
+def test_a_fetched_batch_with_gaps_counts_like_offsets_fetched_one_by_one() -> None:
+    tracker = PartitionOffsets()
+    tracker.fetched_all([10, 11, 14])  # 12 and 13 compacted away
+
+    tracker.finished(14)
+    tracker.finished(10)
+    assert tracker.committable == 11
+    assert tracker.unfinished == 1
+    tracker.finished(11)
+    assert tracker.committable == 15

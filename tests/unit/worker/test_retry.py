@@ -7,7 +7,7 @@ from typing import ClassVar
 import pytest
 
 from cqrs_worker.errors import EventHandlingError, HandlerFailure, PermanentError
-from cqrs_worker.worker.retry import RetryMiddleware, RetryPolicy
+from cqrs_worker.worker.retry import Retrier, RetryPolicy
 from cqrs_worker.worker.stats import WorkerStats
 
 
@@ -63,8 +63,8 @@ class StrictHandler:
 
 
 def _decide(error: BaseException) -> tuple[RetryPolicy, bool]:
-    middleware = RetryMiddleware(RetryPolicy(max_attempts=5, initial_delay=0), stats=WorkerStats())
-    return middleware._decide(error)
+    retrier = Retrier(RetryPolicy(max_attempts=5, initial_delay=0), stats=WorkerStats())
+    return retrier._decide(error)
 
 
 def test_the_strictest_handler_policy_wins() -> None:
