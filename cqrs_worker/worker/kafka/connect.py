@@ -29,7 +29,14 @@ from faststream.kafka import KafkaBroker
 from cqrs_worker.errors import ConfigurationError
 from cqrs_worker.worker.kafka.rebalance import RebalanceListener
 
-__all__ = ["RESERVED_OPTIONS", "build_broker", "group_timeouts", "start_consumer", "subscribe"]
+__all__ = [
+    "RESERVED_OPTIONS",
+    "build_broker",
+    "coordinator_known",
+    "group_timeouts",
+    "start_consumer",
+    "subscribe",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -201,3 +208,14 @@ def group_timeouts(drain_timeout: float | None, options: Mapping[str, Any]) -> t
             f"that drains longer is dropped from the group"
         )
     return drain_timeout, stall
+
+
+def coordinator_known(consumer: Any) -> bool:
+    """Whether the consumer knows its group coordinator (it is connected to the group).
+
+    aiokafka has no public "connected" signal; it forgets the coordinator when
+    the connection to it fails and finds it again once it is back. This reads
+    that private state (checked by the R10 outage test on every upgrade).
+    """
+    coordinator = getattr(consumer, "_coordinator", None)
+    return getattr(coordinator, "coordinator_id", 0) is not None

@@ -1,8 +1,9 @@
 """Consuming Kafka: :class:`KafkaSource`.
 
 FastStream's broker owns the consumer (configuration, lifecycle, AsyncAPI);
-this source drives it: one ``getmany`` loop fetches up to ``batch_size``
-records at a time and hands each to the
+this source drives it: one ``getmany`` loop
+(:class:`~cqrs_worker.worker.kafka.fetcher.Fetcher`) fetches up to
+``batch_size`` records at a time and hands each to the
 :class:`~cqrs_worker.worker.lanes.Lanes` scheduler, in lanes keyed by
 ``(topic, partition, key)`` (a record without a key by ``(topic,
 partition)``, so keyless records keep partition order). The contract of
@@ -12,11 +13,11 @@ partition)``, so keyless records keep partition order). The contract of
   partition finished (:class:`~cqrs_worker.worker.offsets.PartitionOffsets`);
   commits are batched, one request for all partitions, after each fetch round
   and at least every ``commit_interval`` seconds, never two at once;
-* partitions revoked by a rebalance stop being dispatched (their queued
-  deliveries are dropped), their running deliveries get ``drain_timeout``
-  seconds to finish (then are cancelled, never committed), their finished
-  prefix is committed, and their state is dropped; the next owner starts at
-  that commit;
+* partitions revoked by a rebalance stop being dispatched; their queued and
+  running deliveries get ``drain_timeout`` seconds to finish (then the queued
+  ones are dropped and the running ones cancelled, never committed), their
+  finished prefix is committed, and their state is dropped; the next owner
+  starts at that commit;
 * :meth:`KafkaSource.stop` pauses fetching, lets in-flight work finish within
   its timeout, cancels the rest, commits what finished and closes.
 """
@@ -29,18 +30,18 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from aiokafka.errors import ConsumerStoppedError, KafkaError
-
 from cqrs_worker.errors import ConfigurationError
 from cqrs_worker.worker.kafka.assignment import Assignment
 from cqrs_worker.worker.kafka.committer import Committer
 from cqrs_worker.worker.kafka.connect import (
     build_broker,
+    coordinator_known,
     group_timeouts,
     start_consumer,
     subscribe,
 )
 from cqrs_worker.worker.kafka.dead_letter import KafkaDeadLetterSink
+from cqrs_worker.worker.kafka.fetcher import Fetcher
 from cqrs_worker.worker.kafka.flow import FlowControl
 from cqrs_worker.worker.kafka.rebalance import RebalanceListener
 from cqrs_worker.worker.pipeline import Pipeline
@@ -118,22 +119,28 @@ class KafkaSource:
         self._group_id = group_id
         self._topics = tuple(topics)
         self._instance_id = instance_id
-        self._stats = stats
-        self._batch_size = batch_size
         self._dead_letters = dead_letters
-        self._drain_timeout, self._stall_timeout = group_timeouts(drain_timeout, options)
+        self._drain_timeout, stall_timeout = group_timeouts(drain_timeout, options)
         self._start_timeout = start_timeout
         self._commit_interval = commit_interval
         self._commit_timeout = commit_timeout
         self._fetch_timeout = fetch_timeout
         self._name = name
         pending = max_pending if max_pending is not None else 2 * batch_size
-        self._flow = FlowControl(
+        flow = FlowControl(
             max_pending=pending,
             max_uncommitted=max_uncommitted if max_uncommitted else max(pending, 10_000),
         )
         self._assignment = Assignment(
-            pipeline, concurrency=concurrency, flow=self._flow, idle=self._caught_up
+            pipeline, concurrency=concurrency, flow=flow, idle=self._caught_up
+        )
+        self._fetcher = Fetcher(
+            self._assignment,
+            flow,
+            batch_size=batch_size,
+            fetch_timeout=fetch_timeout,
+            stall_timeout=stall_timeout,
+            stats=stats,
         )
         self._listener = RebalanceListener(revoked=self._on_revoked, assigned=self._on_assigned)
         self._broker = build_broker(bootstrap, broker_options or {})
@@ -174,10 +181,7 @@ class KafkaSource:
         """Started, partitions assigned, and the group coordinator reachable."""
         if not self._started or self._stopping or not self._assignment.partitions:
             return False
-        # aiokafka has no public "connected" signal; it forgets the coordinator
-        # when the connection to it fails, and finds it again when it is back.
-        coordinator = getattr(self._consumer, "_coordinator", None)
-        return getattr(coordinator, "coordinator_id", 0) is not None
+        return coordinator_known(self._consumer)
 
     async def start(self) -> None:
         if self._started:
@@ -216,7 +220,7 @@ class KafkaSource:
         self._loop_done.clear()
         commits = asyncio.get_running_loop().create_task(committer.run(), name="kafka-commits")
         try:
-            await self._fetch(self._consumer, committer)
+            await self._fetcher.run(self._consumer, committer)
         finally:
             committer.close()
             try:
@@ -228,7 +232,7 @@ class KafkaSource:
         if self._closed:
             return
         self._closed = self._stopping = True
-        self._flow.wake()
+        self._fetcher.stop()
         try:
             if self._started:
                 await self._drain(timeout)
@@ -236,33 +240,19 @@ class KafkaSource:
             if self._dead_letters is not None:
                 await self._dead_letters.close()
 
-    # -- the fetch loop ----------------------------------------------------
+    # -- commits -------------------------------------------------------------
 
-    async def _fetch(self, consumer: Any, committer: Committer) -> None:
-        flow, assignment = self._flow, self._assignment
-        lanes, partitions = assignment.lanes, assignment.partitions
-        batch_size = self._batch_size
-        timeout_ms = int(self._fetch_timeout * 1000)
-        while not self._stopping:
-            if flow.hold(lanes.pending) and not flow.stalled:
-                if await flow.wait_for_room(self._stall_timeout):
-                    continue
-                flow.stalled = True  # pause everything and keep polling (see FlowControl)
-            wait_ms = timeout_ms
-            if flow.update(consumer, partitions.values()):
-                await flow.wait_for_room(self._fetch_timeout)
-                wait_ms = 0  # poll anyway: not polling gets the consumer thrown out
-            try:
-                batch = await consumer.getmany(timeout_ms=wait_ms, max_records=batch_size)
-            except ConsumerStoppedError:
-                return
-            except KafkaError as exc:
-                logger.error("fetching from Kafka failed (%s: %s)", type(exc).__name__, exc)
-                await flow.wait_for_room(1.0)
-                continue
-            if batch and not self._stopping:
-                self._stats.received += assignment.dispatch(batch)
-            committer.wake()
+    def _commits(self) -> Committer:
+        # Created once the consumer exists: FastStream sets it before starting
+        # it, so a rebalance during start() can already commit.
+        if self._committer is None:
+            self._committer = Committer(
+                self._subscriber.consumer,
+                self._assignment.states,
+                interval=self._commit_interval,
+                timeout=self._commit_timeout,
+            )
+        return self._committer
 
     def _caught_up(self) -> None:
         if self._committer is not None:
@@ -312,15 +302,3 @@ class KafkaSource:
                 await self._broker.stop()
         except Exception as exc:
             logger.warning("closing the Kafka consumer failed (%s: %s)", type(exc).__name__, exc)
-
-    def _commits(self) -> Committer:
-        # Created once the consumer exists: FastStream sets it before starting
-        # it, so a rebalance during start() can already commit.
-        if self._committer is None:
-            self._committer = Committer(
-                self._subscriber.consumer,
-                self._assignment.states,
-                interval=self._commit_interval,
-                timeout=self._commit_timeout,
-            )
-        return self._committer
