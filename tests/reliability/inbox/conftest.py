@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,8 +42,11 @@ class Rig:
     processes: ProcessSet
     workers: list[ManagedProcess] = field(default_factory=list)
 
-    def start_worker(self, *, batch: int = 1) -> ManagedProcess:
-        env = {
+    def start_worker(
+        self, *, batch: int = 1, env: Mapping[str, str] | None = None
+    ) -> ManagedProcess:
+        """A worker process of tests.reliability.inbox.app; ``env`` adds or overrides settings."""
+        settings = {
             "CQRS_WORKER_KAFKA_BOOTSTRAP": self.kafka,
             "CQRS_WORKER_GROUP_ID": self.group,
             "CQRS_WORKER_TOPICS": self.topic,
@@ -59,11 +62,12 @@ class Rig:
             "INBOX_RELIABILITY_SUFFIX": self.suffix,
             "INBOX_RELIABILITY_OUT": self.out_topic,
             "CQRS_WORKER_UNIT_OF_WORK_BATCH_SIZE": str(batch),
+            **(env or {}),
         }
         worker = self.processes.start_python(
             ["-m", "cqrs_worker.cli", "run", "tests.reliability.inbox.app:build", "--factory"],
             name="inbox-worker",
-            env=env,
+            env=settings,
         )
         self.workers.append(worker)
         return worker

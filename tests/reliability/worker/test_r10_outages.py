@@ -39,7 +39,7 @@ from cqrs_worker.worker.health import probe
 from tests.reliability.inbox.app import tables
 from tests.reliability.inbox.conftest import Rig as InboxRig
 from tests.reliability.worker.rig import Rig, numbered
-from tests.support.kafka import FAST_GROUP_SETTINGS, create_topic
+from tests.support.kafka import create_topic
 from tests.support.net import LOOPBACK, free_port
 from tests.support.processes import ManagedProcess, ProcessSet
 from tests.support.proxy import ProxiedTansu, TcpProxy
@@ -277,35 +277,12 @@ async def inbox_rig(
         await engine.dispose()
 
 
-def start_inbox_worker(rig: InboxRig, health: dict[str, str]) -> ManagedProcess:
-    env = {
-        "CQRS_WORKER_KAFKA_BOOTSTRAP": rig.kafka,
-        "CQRS_WORKER_GROUP_ID": rig.group,
-        "CQRS_WORKER_TOPICS": rig.topic,
-        "CQRS_WORKER_SESSION_TIMEOUT_MS": str(FAST_GROUP_SETTINGS["session_timeout_ms"]),
-        "CQRS_WORKER_HEARTBEAT_INTERVAL_MS": str(FAST_GROUP_SETTINGS["heartbeat_interval_ms"]),
-        "CQRS_WORKER_KAFKA_IDEMPOTENCE": "false",  # Tansu grants no producer ids
-        "CQRS_WORKER_SHUTDOWN_TIMEOUT": "10",
-        "INBOX_RELIABILITY_DB": rig.database_url,
-        "INBOX_RELIABILITY_SUFFIX": rig.suffix,
-        "INBOX_RELIABILITY_OUT": rig.out_topic,
-        **health,
-    }
-    worker = rig.processes.start_python(
-        ["-m", "cqrs_worker.cli", "run", "tests.reliability.inbox.app:build", "--factory"],
-        name="inbox-worker",
-        env=env,
-    )
-    rig.workers.append(worker)
-    return worker
-
-
 async def test_database_cut_for_10s_turns_readiness_false_then_true_and_loses_nothing(
     inbox_rig: tuple[InboxRig, TcpProxy],
 ) -> None:
     rig, proxy = inbox_rig
     health, env = health_env()
-    worker = start_inbox_worker(rig, env)
+    worker = rig.start_worker(env={**env, "CQRS_WORKER_SHUTDOWN_TIMEOUT": "10"})
     await worker.await_line("running: sources kafka", timeout=60)
     await health.wait_for(200, timeout=30, worker=worker)
     users = [f"user-{n}" for n in range(DB_EVENTS)]
