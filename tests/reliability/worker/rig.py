@@ -22,6 +22,17 @@ def numbered(seq: int, *, slow: bool = False, keys: int = 64) -> Numbered:
     return Numbered(payload=Item(seq=seq, slow=slow), partition_key=f"key-{seq % keys}")
 
 
+def journal_lines(out: Path, kind: str = "done") -> collections.Counter[int]:
+    """How often each seq was ``start``-ed or ``done`` in the worker outputs under ``out``."""
+    seen: collections.Counter[int] = collections.Counter()
+    for path in out.glob("*.log"):
+        for line in path.read_text().splitlines():
+            word, _, seq = line.partition(" ")
+            if word == kind and seq.isdigit():
+                seen[int(seq)] += 1
+    return seen
+
+
 @dataclass
 class Rig:
     """A test's topic, group, output folder and worker processes."""
@@ -72,13 +83,7 @@ class Rig:
 
     def lines(self, kind: str = "done") -> collections.Counter[int]:
         """How often each seq was ``start``-ed or ``done`` across every process."""
-        seen: collections.Counter[int] = collections.Counter()
-        for path in self.out.glob("*.log"):
-            for line in path.read_text().splitlines():
-                word, _, seq = line.partition(" ")
-                if word == kind and seq.isdigit():
-                    seen[int(seq)] += 1
-        return seen
+        return journal_lines(self.out, kind)
 
     def handled_by(self, seq: int) -> list[str]:
         """The workers whose output has ``done <seq>`` (once per time)."""

@@ -14,9 +14,16 @@ which is cut for :data:`DB_OUTAGE` seconds mid-run: ``/readyz`` answers 503
 naming the unit of work while it is cut, 200 after, and every event has
 exactly one row (the inbox turns redeliveries into no-ops).
 
-RabbitMQ restarts are not covered here (the shared server cannot be
-restarted); tests/integration/worker/rabbitmq/test_outages.py cuts its
-connection.
+RabbitMQ: one worker process consumes 3,000 persistent events from a durable
+queue on the local RabbitMQ, which is restarted (``rabbitmqctl stop_app``,
+:data:`RABBIT_OUTAGE` seconds, ``start_app``) while the first 2,000 are being
+handled; the other 1,000 are published once it is back. ``/readyz`` answers 503
+naming the source while it is down and 200 after; every event is handled
+(deliveries unacknowledged at the restart come again, and are reported), the
+queue ends empty and nothing was dead-lettered. Skipped, saying why, where the
+server cannot be restarted from here (no ``rabbitmqctl``, or
+``CQRS_WORKER_TEST_RABBITMQ`` names another server); the server is always
+started again (:mod:`tests.support.rabbitmq_server`).
 """
 
 from __future__ import annotations
@@ -26,23 +33,32 @@ import collections
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import aio_pika
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from cqrs_worker.brokers import KafkaMessageBroker, OutgoingMessage, kafka_producer_factory
+from cqrs_worker.brokers import (
+    AMQPMessageBroker,
+    KafkaMessageBroker,
+    OutgoingMessage,
+    kafka_producer_factory,
+)
 from cqrs_worker.worker.health import probe
 from tests.reliability.inbox.app import tables
 from tests.reliability.inbox.conftest import Rig as InboxRig
-from tests.reliability.worker.rig import Rig, numbered
+from tests.reliability.worker.rig import Rig, journal_lines, numbered
 from tests.support.kafka import create_topic
+from tests.support.names import unique_name
 from tests.support.net import LOOPBACK, free_port
 from tests.support.processes import ManagedProcess, ProcessSet
 from tests.support.proxy import ProxiedTansu, TcpProxy
+from tests.support.rabbitmq_server import LocalRabbitMQ, RestartUnavailableError
 from tests.support.waiting import async_wait_until
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(240)]
@@ -72,6 +88,23 @@ FEED_INTERVAL = 0.1
 
 DB_EVENTS = 1_000
 DB_OUTAGE = 10.0
+
+RABBIT_EVENTS = 3_000
+#: Published before the restart; the rest once RabbitMQ is back.
+RABBIT_BEFORE = 2_000
+#: Handled when the application is stopped: the rest of the first batch is in
+#: the worker (its prefetch window) or still in the queue.
+RABBIT_STOP_AT = 400
+#: How long the application stays stopped (from the restart, at least 1 s after
+#: readiness went false).
+RABBIT_OUTAGE = 5.0
+#: 16 deliveries at a time, 20 ms each (~800 a second): the first batch takes 2.5 s,
+#: so RabbitMQ goes away (stop_app takes ~0.6 s) with part of it still to do.
+RABBIT_WORKER_ENV = {
+    "CQRS_WORKER_CONCURRENCY": "16",
+    "CQRS_WORKER_SHUTDOWN_TIMEOUT": "10",
+    "RELIABILITY_SECONDS": "0.02",
+}
 
 
 @dataclass
@@ -315,4 +348,166 @@ async def test_database_cut_for_10s_turns_readiness_false_then_true_and_loses_no
         f"R10 (database): {DB_EVENTS} events, 0 lost, 0 twice; cut {DB_OUTAGE:.0f}s at "
         f"{cut_at} rows: not ready after {not_ready:.1f}s ({len(reasons)} distinct answers, "
         f"e.g. {min(reasons)!r}), ready {ready_again:.1f}s after restore"
+    )
+
+
+# -- RabbitMQ -----------------------------------------------------------------------------
+
+
+@dataclass
+class RabbitRig:
+    """This test's exchange, routing key and queue on RabbitMQ, and its worker processes."""
+
+    url: str
+    out: Path
+    processes: ProcessSet
+    exchange: str = field(default_factory=lambda: unique_name("r10-ex"))
+    routing_key: str = field(default_factory=lambda: unique_name("r10-rk"))
+    queue: str = field(default_factory=lambda: unique_name("r10-q"))
+
+    @property
+    def dead_letter_queue(self) -> str:
+        return f"{self.queue}.dlq"
+
+    def start_worker(self, name: str, **env: str) -> ManagedProcess:
+        settings = {
+            "CQRS_WORKER_RABBITMQ_URL": self.url,
+            "CQRS_WORKER_RABBITMQ_EXCHANGE": self.exchange,
+            "CQRS_WORKER_TOPICS": self.routing_key,
+            "CQRS_WORKER_QUEUES": self.queue,
+            "CQRS_WORKER_WORKER_ID": name,
+            "RELIABILITY_OUT": str(self.out / f"{name}.log"),
+        }
+        return self.processes.start_python(
+            ["-m", "cqrs_worker.cli", "run", "tests.reliability.worker.app:build", "--factory"],
+            name=name,
+            env={**settings, **env},
+        )
+
+    async def publish(self, seqs: range) -> None:
+        """Events ``seqs``, persistent, each confirmed by RabbitMQ."""
+        broker = AMQPMessageBroker(self.url, exchange=self.exchange)
+        await broker.start()
+        try:
+            for start in range(seqs.start, seqs.stop, 500):
+                await broker.publish(
+                    [
+                        OutgoingMessage.from_event(
+                            numbered(n).model_copy(update={"topic": self.routing_key})
+                        )
+                        for n in range(start, min(start + 500, seqs.stop))
+                    ]
+                )
+        finally:
+            await broker.close()
+
+    def lines(self) -> collections.Counter[int]:
+        return journal_lines(self.out)
+
+    async def message_counts(self) -> tuple[int, int]:
+        """Messages in the queue and in its dead-letter queue."""
+        connection = await aio_pika.connect(self.url)
+        try:
+            channel = await connection.channel()
+            counts = []
+            for name in (self.queue, self.dead_letter_queue):
+                queue = await channel.declare_queue(name, passive=True)
+                counts.append(int(queue.declaration_result.message_count or 0))
+            return counts[0], counts[1]
+        finally:
+            await connection.close()
+
+    async def cleanup(self) -> None:
+        connection = await aio_pika.connect(self.url)
+        try:
+            channel = await connection.channel()
+            for name in (self.queue, self.dead_letter_queue):
+                await channel.queue_delete(name)
+            for name in (self.exchange, f"{self.exchange}.dlx"):
+                await channel.exchange_delete(name)
+        finally:
+            await connection.close()
+
+
+@pytest.fixture
+def local_rabbitmq(rabbitmq_url: str) -> Iterator[LocalRabbitMQ]:
+    """The local RabbitMQ, to restart; running again at teardown whatever happened."""
+    try:
+        server = LocalRabbitMQ.of(rabbitmq_url)
+    except RestartUnavailableError as exc:
+        pytest.skip(f"cannot restart RabbitMQ: {exc}")
+    try:
+        yield server
+    finally:
+        server.ensure_running()
+
+
+@pytest.fixture
+async def rabbit_rig(
+    rabbitmq_url: str,
+    local_rabbitmq: LocalRabbitMQ,
+    processes: ProcessSet,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[RabbitRig]:
+    rig = RabbitRig(rabbitmq_url, tmp_path_factory.mktemp("handled"), processes)
+    try:
+        yield rig
+    finally:
+        processes.stop_all()
+        await asyncio.to_thread(local_rabbitmq.ensure_running)  # before deleting the queues
+        await rig.cleanup()
+
+
+async def test_rabbitmq_restart_turns_readiness_false_then_true_and_loses_nothing(
+    rabbit_rig: RabbitRig, local_rabbitmq: LocalRabbitMQ
+) -> None:
+    rig, server = rabbit_rig, local_rabbitmq
+    began = time.monotonic()
+    health, env = health_env()
+    worker = rig.start_worker("worker", **RABBIT_WORKER_ENV, **env)
+    await worker.await_line("running: sources rabbitmq", timeout=60)
+    await health.wait_for(200, timeout=30, worker=worker)
+    await rig.publish(range(RABBIT_BEFORE))
+    await async_wait_until(
+        lambda: len(rig.lines()) >= RABBIT_STOP_AT,
+        timeout=60,
+        message=lambda: f"{len(rig.lines())} of {RABBIT_BEFORE} handled\n{worker.tail()}",
+    )
+
+    handled_at_stop = len(rig.lines())
+    stopping = time.monotonic()
+    await asyncio.to_thread(server.stop_app)  # returns once the connections are closed
+    stopped = time.monotonic()
+    not_ready = await health.wait_for(503, timeout=NOT_READY_WITHIN, worker=worker)
+    handled_when_down = len(rig.lines())
+    reasons = await health.stays(
+        503, seconds=max(1.0, RABBIT_OUTAGE - (time.monotonic() - stopped))
+    )
+    handled_at_start = len(rig.lines())
+    await asyncio.to_thread(server.start_app)
+    started = time.monotonic()
+    ready_again = await health.wait_for(200, timeout=READY_AGAIN_WITHIN, worker=worker)
+    await rig.publish(range(RABBIT_BEFORE, RABBIT_EVENTS))
+
+    await async_wait_until(
+        lambda: len(rig.lines()) >= RABBIT_EVENTS,
+        timeout=60,
+        message=lambda: f"{len(rig.lines())} of {RABBIT_EVENTS} handled\n{worker.tail()}",
+    )
+    handled = rig.lines()
+    assert set(handled) == set(range(RABBIT_EVENTS)), "lost events"
+    duplicates = sum(n - 1 for n in handled.values())
+    assert handled_when_down < RABBIT_BEFORE, "RabbitMQ went away after the first batch was done"
+    assert all("rabbitmq" in reason for reason in reasons), reasons
+    assert "dead-lettering" not in worker.output()
+    worker.terminate()
+    assert await worker.wait_async(30) == 0, worker.tail()
+    assert await rig.message_counts() == (0, 0), "(queue, dead-letter queue) not empty"
+    print(
+        f"R10 (rabbitmq): {RABBIT_EVENTS} events, 0 lost, {duplicates} redelivered; "
+        f"stop_app at {handled_at_stop} handled took {stopped - stopping:.1f}s, not ready "
+        f"{not_ready:.1f}s after ({' | '.join(sorted(reasons))}) at {handled_when_down} "
+        f"handled, {handled_at_start - handled_when_down} more while down; down "
+        f"{started - stopped:.1f}s, ready {ready_again:.1f}s after start_app returned; "
+        f"total {time.monotonic() - began:.0f}s"
     )
