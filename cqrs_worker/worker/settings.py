@@ -68,6 +68,8 @@ class WorkerSettings(BaseSettings):
     """RabbitMQ queues to consume; empty: ``<group_id>.<topic>`` per topic."""
     rabbitmq_exchange: str = "cqrs.events"
     """The topic exchange events are published to."""
+    rabbitmq_reconnect_interval: float = pydantic.Field(default=5.0, gt=0)
+    """Seconds between attempts to reconnect to RabbitMQ after the connection was lost."""
 
     # -- throughput and order ---------------------------------------------
     concurrency: int = pydantic.Field(default=64, ge=1, le=100_000)

@@ -150,6 +150,7 @@ class RabbitSource:
             dlq_suffix=settings.dlq_suffix,
             concurrency=settings.concurrency,
             prefetch=settings.prefetch,
+            reconnect_interval=settings.rabbitmq_reconnect_interval,
         )
 
     @property

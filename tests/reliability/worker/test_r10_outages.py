@@ -102,6 +102,7 @@ RABBIT_OUTAGE = 5.0
 #: so RabbitMQ goes away (stop_app takes ~0.6 s) with part of it still to do.
 RABBIT_WORKER_ENV = {
     "CQRS_WORKER_CONCURRENCY": "16",
+    "CQRS_WORKER_RABBITMQ_RECONNECT_INTERVAL": "1",  # the default is 5 s
     "CQRS_WORKER_SHUTDOWN_TIMEOUT": "10",
     "RELIABILITY_SECONDS": "0.02",
 }

@@ -24,6 +24,7 @@ def test_defaults() -> None:
     assert settings.rabbitmq_url is None
     assert settings.topics == ()
     assert settings.rabbitmq_exchange == "cqrs.events"
+    assert settings.rabbitmq_reconnect_interval == 5.0
     assert settings.concurrency == 64
     assert settings.batch_size == 1000
     assert settings.prefetch == 256
@@ -44,6 +45,7 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
     monkeypatch.setenv("CQRS_WORKER_LOG_LEVEL", "debug")
     monkeypatch.setenv("CQRS_WORKER_ON_UNKNOWN_EVENT", "dead-letter")
     monkeypatch.setenv("CQRS_WORKER_KAFKA_IDEMPOTENCE", "false")
+    monkeypatch.setenv("CQRS_WORKER_RABBITMQ_RECONNECT_INTERVAL", "0.5")
 
     settings = WorkerSettings()
 
@@ -55,6 +57,7 @@ def test_every_setting_reads_its_environment_variable(monkeypatch: pytest.Monkey
     assert settings.log_level == "DEBUG"
     assert settings.on_unknown_event == "dead-letter"
     assert settings.kafka_idempotence is False
+    assert settings.rabbitmq_reconnect_interval == 0.5
 
 
 def test_code_wins_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
