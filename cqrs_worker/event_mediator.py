@@ -59,6 +59,8 @@ class EventMediator:
         if type(event) not in self.event_map:
             return  # nobody here handles it: no scope to open
         async with self.container.scope():
+            # What _send(event, 0) does, inline: one coroutine frame fewer per event
+            # (depth 0 needs no cycle check; the map was just asked).
             emitted: Sequence[Event] = await self._call(event)
             if emitted:
                 await self.dispatch_emitted(emitted)
@@ -95,20 +97,11 @@ class EventMediator:
             await self.dispatch_emitted(emitted, depth)
 
     async def _run_handlers(self, event: Event) -> Sequence[Event]:
-        handlers = self.event_map[type(event)]
-        if len(handlers) == 1:  # the common case, without the lists below
-            handler_type = handlers[0]
-            try:
-                handler: Any = await self.container.resolve(handler_type)
-                await handler.handle(event)
-            except Exception as exc:
-                raise EventHandlingError(event, [HandlerFailure(handler_type, exc)]) from exc
-            return emitted_events(handler)
         emitted: list[Event] = []
         failures: list[HandlerFailure] = []
-        for handler_type in handlers:
+        for handler_type in self.event_map[type(event)]:
             try:
-                handler = await self.container.resolve(handler_type)
+                handler: Any = await self.container.resolve(handler_type)
                 await handler.handle(event)
             except Exception as exc:
                 failures.append(HandlerFailure(handler_type, exc))
