@@ -156,7 +156,6 @@ class KafkaSource:
         self._consumer: Any = None
         self._committer: Committer | None = None
         self._started = False
-        self._stopping = False
         self._closed = False
         self._loop_done = asyncio.Event()
         self._loop_done.set()
@@ -179,7 +178,7 @@ class KafkaSource:
 
     def ready(self) -> bool:
         """Started, partitions assigned, and the group coordinator reachable."""
-        if not self._started or self._stopping or not self._assignment.partitions:
+        if not self._started or self._closed or not self._assignment.partitions:
             return False
         return coordinator_known(self._consumer)
 
@@ -231,7 +230,7 @@ class KafkaSource:
     async def stop(self, timeout: float) -> None:
         if self._closed:
             return
-        self._closed = self._stopping = True
+        self._closed = True
         self._fetcher.stop()
         try:
             if self._started:

@@ -147,6 +147,25 @@ class Health:
         return bodies
 
 
+async def every_one_handled(
+    lines: Callable[[], collections.Counter[int]],
+    total: int,
+    *,
+    timeout: float,
+    worker: ManagedProcess,
+) -> int:
+    """Wait until the journal ``lines`` holds ``total`` handlings; fail unless every seq below
+    ``total`` is among them. Returns how many were redeliveries."""
+    await async_wait_until(
+        lambda: len(lines()) >= total,
+        timeout=timeout,
+        message=lambda: f"{len(lines())} of {total} handled\n{worker.tail()}",
+    )
+    handled = lines()
+    assert set(handled) == set(range(total)), "lost events"
+    return sum(n - 1 for n in handled.values())
+
+
 def health_env() -> tuple[Health, dict[str, str]]:
     port = free_port()
     env = {"CQRS_WORKER_HEALTH_PORT": str(port), "CQRS_WORKER_HEALTH_HOST": LOOPBACK}
@@ -243,14 +262,7 @@ async def test_kafka_cut_twice_turns_readiness_false_then_true_and_loses_nothing
         )
     await feeding
 
-    await async_wait_until(
-        lambda: len(rig.lines()) >= EVENTS,
-        timeout=90,
-        message=lambda: f"{len(rig.lines())} of {EVENTS} handled",
-    )
-    handled = rig.lines()
-    assert set(handled) == set(range(EVENTS)), "lost events"
-    duplicates = sum(n - 1 for n in handled.values())
+    duplicates = await every_one_handled(rig.lines, EVENTS, timeout=90, worker=worker)
     worker.terminate()
     assert await worker.wait_async(30) == 0, worker.tail()
     assert await rig.lag(PARTITIONS) == dict.fromkeys(range(PARTITIONS), 0)
@@ -490,14 +502,7 @@ async def test_rabbitmq_restart_turns_readiness_false_then_true_and_loses_nothin
     ready_again = await health.wait_for(200, timeout=READY_AGAIN_WITHIN, worker=worker)
     await rig.publish(range(RABBIT_BEFORE, RABBIT_EVENTS))
 
-    await async_wait_until(
-        lambda: len(rig.lines()) >= RABBIT_EVENTS,
-        timeout=60,
-        message=lambda: f"{len(rig.lines())} of {RABBIT_EVENTS} handled\n{worker.tail()}",
-    )
-    handled = rig.lines()
-    assert set(handled) == set(range(RABBIT_EVENTS)), "lost events"
-    duplicates = sum(n - 1 for n in handled.values())
+    duplicates = await every_one_handled(rig.lines, RABBIT_EVENTS, timeout=60, worker=worker)
     assert handled_when_down < RABBIT_BEFORE, "RabbitMQ went away after the first batch was done"
     assert all("rabbitmq" in reason for reason in reasons), reasons
     assert "dead-lettering" not in worker.output()
