@@ -31,6 +31,7 @@ import struct
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -398,6 +399,36 @@ class TansuBroker:
     def __repr__(self) -> str:
         state = f"on {self.bootstrap}" if self._process is not None else "stopped"
         return f"<TansuBroker {state}>"
+
+
+async def committed_offsets(
+    bootstrap: str, group: str, topic: str, partitions: int
+) -> dict[int, int | None]:
+    """The group's committed position per partition of ``topic`` (``None``: nothing yet)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped, unused-ignore]
+
+    consumer: Any = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+    await consumer.start()
+    try:
+        return {p: await consumer.committed(TopicPartition(topic, p)) for p in range(partitions)}
+    finally:
+        await consumer.stop()
+
+
+async def publish_events(bootstrap: str, events: Sequence[Any], *, chunk: int = 2000) -> None:
+    """Publish wire events through our :class:`~cqrs_worker.brokers.KafkaMessageBroker`,
+    ``chunk`` per batch (not idempotent: Tansu grants no producer ids)."""
+    from cqrs_worker.brokers import KafkaMessageBroker, OutgoingMessage, kafka_producer_factory
+
+    broker = KafkaMessageBroker(kafka_producer_factory(bootstrap, enable_idempotence=False))
+    await broker.start()
+    try:
+        for start in range(0, len(events), chunk):
+            await broker.publish(
+                [OutgoingMessage.from_event(e) for e in events[start : start + chunk]]
+            )
+    finally:
+        await broker.close()
 
 
 async def create_topic(

@@ -20,10 +20,10 @@ import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from cqrs_worker.brokers import KafkaMessageBroker, OutgoingMessage, kafka_producer_factory
+from cqrs_worker.brokers import KafkaMessageBroker, kafka_producer_factory
 from cqrs_worker.outbox import EventProducer, OutboxRepository, RelaySettings
 from tests.reliability.inbox.app import Joined, Tables, UserJoined, tables
-from tests.support.kafka import FAST_GROUP_SETTINGS, create_topic
+from tests.support.kafka import FAST_GROUP_SETTINGS, create_topic, publish_events
 from tests.support.processes import ManagedProcess, ProcessSet
 
 
@@ -73,14 +73,7 @@ class Rig:
         return worker
 
     async def produce(self, events: Sequence[UserJoined]) -> None:
-        broker = KafkaMessageBroker(kafka_producer_factory(self.kafka, enable_idempotence=False))
-        await broker.start()
-        try:
-            for start in range(0, len(events), 2000):
-                chunk = events[start : start + 2000]
-                await broker.publish([OutgoingMessage.from_event(e) for e in chunk])
-        finally:
-            await broker.close()
+        await publish_events(self.kafka, events)
 
     def event(self, user: str, *, fail: str = "never", key: str | None = None) -> UserJoined:
         return UserJoined(

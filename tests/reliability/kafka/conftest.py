@@ -14,11 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from cqrs_worker.envelope import encode_event, event_headers
 from tests.reliability.apps.kafka_order import Step, Stepped
-from tests.support.kafka import FAST_GROUP_SETTINGS, create_topic, unique_topic
+from tests.support.kafka import (
+    FAST_GROUP_SETTINGS,
+    committed_offsets,
+    create_topic,
+    unique_topic,
+)
 from tests.support.names import unique_name
 from tests.support.processes import ManagedProcess, ProcessSet
 
@@ -110,15 +115,7 @@ class KafkaWorkers:
         return ends
 
     async def committed(self) -> dict[int, int | None]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.group)
-        await consumer.start()
-        try:
-            return {
-                p: await consumer.committed(TopicPartition(self.topic, p))
-                for p in range(self.partitions)
-            }
-        finally:
-            await consumer.stop()
+        return await committed_offsets(self.bootstrap, self.group, self.topic, self.partitions)
 
     async def wait_committed(self, ends: Mapping[int, int], timeout: float) -> None:
         deadline = asyncio.get_running_loop().time() + timeout

@@ -11,9 +11,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from cqrs_worker.brokers import KafkaMessageBroker, OutgoingMessage, kafka_producer_factory
 from tests.reliability.worker.app import Item, Numbered
-from tests.support.kafka import FAST_GROUP_SETTINGS
+from tests.support.kafka import FAST_GROUP_SETTINGS, committed_offsets, publish_events
 from tests.support.processes import ManagedProcess, ProcessSet
 
 
@@ -66,19 +65,9 @@ class Rig:
         return worker
 
     async def produce(self, events: Sequence[Numbered]) -> None:
-        broker = KafkaMessageBroker(kafka_producer_factory(self.kafka, enable_idempotence=False))
-        await broker.start()
-        try:
-            for start in range(0, len(events), 2000):
-                chunk = events[start : start + 2000]
-                await broker.publish(
-                    [
-                        OutgoingMessage.from_event(e.model_copy(update={"topic": self.topic}))
-                        for e in chunk
-                    ]
-                )
-        finally:
-            await broker.close()
+        await publish_events(
+            self.kafka, [e.model_copy(update={"topic": self.topic}) for e in events]
+        )
         self.produced += len(events)
 
     def lines(self, kind: str = "done") -> collections.Counter[int]:
@@ -124,9 +113,5 @@ class Rig:
                         ends[tp] = max(ends[tp], records[-1].offset + 1)
         finally:
             await reader.stop()
-        group: Any = AIOKafkaConsumer(bootstrap_servers=self.kafka, group_id=self.group)
-        await group.start()
-        try:
-            return {tp.partition: ends[tp] - ((await group.committed(tp)) or 0) for tp in tps}
-        finally:
-            await group.stop()
+        committed = await committed_offsets(self.kafka, self.group, self.topic, partitions)
+        return {tp.partition: ends[tp] - (committed[tp.partition] or 0) for tp in tps}

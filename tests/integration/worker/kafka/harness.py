@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pydantic
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from cqrs_worker import DefaultContainer, EventMap, EventMediator, NotificationEvent
 from cqrs_worker.envelope import EnvelopeCodec, EventRegistry, encode_event, event_headers
@@ -21,7 +21,7 @@ from cqrs_worker.worker.kafka import KafkaDeadLetterSink, KafkaSource
 from cqrs_worker.worker.pipeline import UnknownEventPolicy, build_pipeline
 from cqrs_worker.worker.retry import RetryPolicy
 from cqrs_worker.worker.stats import WorkerStats
-from tests.support.kafka import FAST_GROUP_SETTINGS
+from tests.support.kafka import FAST_GROUP_SETTINGS, committed_offsets
 from tests.support.waiting import async_wait_until
 
 WORKER_ID = "worker-under-test"
@@ -188,15 +188,7 @@ class KafkaRig:
         return [(result.partition, result.offset) for result in results]
 
     async def committed(self) -> dict[int, int | None]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.group)
-        await consumer.start()
-        try:
-            return {
-                p: await consumer.committed(TopicPartition(self.topic, p))
-                for p in range(self.partitions)
-            }
-        finally:
-            await consumer.stop()
+        return await committed_offsets(self.bootstrap, self.group, self.topic, self.partitions)
 
     async def wait_committed(self, expected: dict[int, int | None], timeout: float = 10) -> None:
         """Poll the group's committed offsets until they equal ``expected``."""
