@@ -1,10 +1,13 @@
-"""Loopback networking helpers: free ports, address parsing, TCP reachability."""
+"""Loopback networking helpers: free ports, address parsing, TCP reachability, a silent server."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
+from collections.abc import AsyncIterator
 
-__all__ = ["LOOPBACK", "free_port", "parse_host_port", "tcp_connect_error"]
+__all__ = ["LOOPBACK", "free_port", "parse_host_port", "silent_server", "tcp_connect_error"]
 
 LOOPBACK = "127.0.0.1"
 
@@ -41,3 +44,25 @@ def tcp_connect_error(host: str, port: int, timeout: float = 2.0) -> OSError | N
             return None
     except OSError as exc:
         return exc
+
+
+@contextlib.asynccontextmanager
+async def silent_server(host: str = LOOPBACK) -> AsyncIterator[int]:
+    """A TCP server that accepts connections and never answers; yields its port.
+
+    For start-up timeouts: a client connects fine, then waits for a handshake
+    that never comes.
+    """
+    clients: list[asyncio.StreamWriter] = []
+
+    async def accept(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        clients.append(writer)
+
+    server = await asyncio.start_server(accept, host, 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        for writer in clients:
+            writer.close()
+        server.close()
+        await server.wait_closed()

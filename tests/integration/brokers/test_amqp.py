@@ -15,7 +15,7 @@ from cqrs_worker.brokers import AMQPMessageBroker, OutgoingMessage
 from cqrs_worker.errors import PublishError
 from tests.contract.brokers.harness import AMQPHarness, publish_within, sequenced
 from tests.support.names import unique_name
-from tests.support.net import LOOPBACK, free_port
+from tests.support.net import LOOPBACK, free_port, silent_server
 from tests.support.proxy import TcpProxy
 
 
@@ -115,24 +115,12 @@ async def test_an_unreachable_rabbitmq_fails_start_quickly() -> None:
 
 
 async def test_a_server_that_never_answers_fails_start_within_the_timeout() -> None:
-    clients: list[asyncio.StreamWriter] = []
-
-    async def accept(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        clients.append(writer)
-
-    server = await asyncio.start_server(accept, LOOPBACK, 0)
-    port = server.sockets[0].getsockname()[1]
-    broker = AMQPMessageBroker(f"amqp://guest:guest@{LOOPBACK}:{port}/", connect_timeout=1)
-    began = time.monotonic()
-    try:
+    async with silent_server() as port:
+        broker = AMQPMessageBroker(f"amqp://guest:guest@{LOOPBACK}:{port}/", connect_timeout=1)
+        began = time.monotonic()
         with pytest.raises(PublishError, match="timed out"):
             await broker.start()
         assert time.monotonic() - began < 4
-    finally:
-        for writer in clients:
-            writer.close()
-        server.close()
-        await server.wait_closed()
 
 
 async def test_a_cut_connection_fails_publish_then_the_robust_connection_recovers(

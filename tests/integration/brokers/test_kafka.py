@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -21,7 +20,7 @@ from tests.contract.brokers.harness import (
     sequenced,
 )
 from tests.support.kafka import TansuBroker, create_topic
-from tests.support.net import LOOPBACK, free_port
+from tests.support.net import LOOPBACK, free_port, silent_server
 from tests.support.proxy import ProxiedTansu
 
 
@@ -80,24 +79,12 @@ async def test_an_unreachable_cluster_fails_start_quickly() -> None:
 
 
 async def test_a_server_that_never_answers_fails_start_within_the_timeout() -> None:
-    clients: list[asyncio.StreamWriter] = []
-
-    async def accept(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        clients.append(writer)
-
-    server = await asyncio.start_server(accept, LOOPBACK, 0)
-    port = server.sockets[0].getsockname()[1]
-    broker = KafkaMessageBroker(kafka_producer_factory(f"{LOOPBACK}:{port}"), start_timeout=1)
-    began = time.monotonic()
-    try:
+    async with silent_server() as port:
+        broker = KafkaMessageBroker(kafka_producer_factory(f"{LOOPBACK}:{port}"), start_timeout=1)
+        began = time.monotonic()
         with pytest.raises(PublishError, match="timed out"):
             await broker.start()
         assert time.monotonic() - began < 4
-    finally:
-        for writer in clients:
-            writer.close()
-        server.close()
-        await server.wait_closed()
 
 
 @pytest.mark.skipif(kafka_grants_producer_ids(), reason="only Tansu lacks producer ids")
