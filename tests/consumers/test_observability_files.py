@@ -152,8 +152,9 @@ def test_the_extraction_sees_a_name_that_is_not_exported() -> None:
 
 
 def test_the_dashboard_shows_every_exported_family() -> None:
+    series = _series_names()
     shown = {
-        _series_names()[name]
+        series[str(name)]
         for where, expr in _expressions()
         if where.startswith("panel")
         for name in _selectors(expr)
