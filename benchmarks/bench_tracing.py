@@ -108,7 +108,7 @@ def _per_call(call: Callable[[], object]) -> float:
 
 def _with_provider(provider: trace.TracerProvider | None) -> None:
     # set_tracer_provider works once per process; a benchmark switches the global itself.
-    trace._TRACER_PROVIDER = provider  # type: ignore[attr-defined]  # private global, see above
+    trace._TRACER_PROVIDER = provider
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
+from cqrs_worker.envelope.codec import EVENT_ID_HEADER, EVENT_NAME_HEADER
 from cqrs_worker.errors import RetriesExhaustedError
 from cqrs_worker.observability._raw_messages import MESSAGE_ID, describe
 from cqrs_worker.observability.tracing import extract_context
@@ -138,10 +139,10 @@ class ConsumerTracing:
             attributes[BODY_SIZE] = len(delivery.body)
             if self._group is not None and attributes.get("messaging.system") == "kafka":
                 attributes[CONSUMER_GROUP] = self._group
-            name = delivery.event_name or headers.get("event_name")
+            name = delivery.event_name or headers.get(EVENT_NAME_HEADER)
             if name:
                 attributes[EVENT_NAME] = name
-            event_id = headers.get("event_id")
+            event_id = headers.get(EVENT_ID_HEADER)
             if event_id:
                 attributes[MESSAGE_ID] = event_id
             parent = extract_context(headers)

@@ -25,6 +25,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from cqrs_worker.brokers.message import OutgoingMessage
 from cqrs_worker.brokers.protocol import MessageBroker
+from cqrs_worker.envelope.codec import EVENT_ID_HEADER, EVENT_NAME_HEADER
 from cqrs_worker.observability._raw_messages import (
     DESTINATION,
     KAFKA_KEY,
@@ -93,9 +94,9 @@ class TracingBroker:
             attributes[KAFKA_KEY] = message.key
         if self._system == "rabbitmq" and message.destination:
             attributes[ROUTING_KEY] = self._routing_key(message)
-        if event_id := headers.get("event_id"):
+        if event_id := headers.get(EVENT_ID_HEADER):
             attributes[MESSAGE_ID] = event_id
-        if event_name := headers.get("event_name"):
+        if event_name := headers.get(EVENT_NAME_HEADER):
             attributes["cqrs_worker.event_name"] = event_name
         span = self._tracer.start_span(
             f"{self._operation} {destination}",
@@ -118,7 +119,7 @@ class TracingBroker:
 
     def _routing_key(self, message: OutgoingMessage) -> str:
         if getattr(self.broker, "routing", "topic") == "event_name":
-            return message.headers.get("event_name", "")
+            return message.headers.get(EVENT_NAME_HEADER, "")
         return message.destination
 
     def _end(self, spans: list[Span], error: BaseException | None) -> None:
