@@ -166,14 +166,17 @@ class ConsumerTracing:
         except Exception as exc:
             self._failed("leaving a consumer span", exc)
         try:
-            event = delivery.event
-            if event is not None:
-                span.set_attribute(EVENT_NAME, event.event_name)
-                span.set_attribute(MESSAGE_ID, str(event.event_id))
-            span.set_attribute(ATTEMPTS, delivery.attempts)
             dead = id(delivery) in self._dead_lettered_ids
             self._dead_lettered_ids.discard(id(delivery))
-            span.set_attribute(OUTCOME, _outcome(delivery, cancelled=cancelled, dead=dead))
+            attributes: dict[str, str | int] = {
+                ATTEMPTS: delivery.attempts,
+                OUTCOME: _outcome(delivery, cancelled=cancelled, dead=dead),
+            }
+            event = delivery.event
+            if event is not None:  # decoded: the body's name and id are the truth
+                attributes[EVENT_NAME] = event.event_name
+                attributes[MESSAGE_ID] = str(event.event_id)
+            span.set_attributes(attributes)
             span.end()
         except Exception as exc:
             self._failed("ending a consumer span", exc)

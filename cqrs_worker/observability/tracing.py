@@ -2,7 +2,9 @@
 
 ``opentelemetry-api`` is optional (``pip install 'cqrs-worker[otel]'``). Without
 it every function here degrades to "no tracing": no header is written, no span
-is started, and nothing fails.
+is started, and nothing fails. This module is the boundary: the span modules
+import OpenTelemetry at their top, and are imported only from here, once the
+API was found and a provider is set.
 
 * Publishing: :func:`trace_headers` puts the active context (``traceparent``,
   ``tracestate``, and baggage with the default propagators) in the headers of
