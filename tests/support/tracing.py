@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
     SimpleSpanProcessor,
     SpanExporter,
@@ -30,6 +31,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 __all__ = [
     "JsonLinesSpanExporter",
+    "RaisingSpanProcessor",
     "SpanRecord",
     "install_file_exporter",
     "read_spans",
@@ -51,6 +53,16 @@ def use_provider(
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)
     return provider, exporter
+
+
+class RaisingSpanProcessor(SpanProcessor):
+    """A span processor that raises on start and end (the SDK does not catch these)."""
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        raise RuntimeError("span processor broke on start")
+
+    def on_end(self, span: ReadableSpan) -> None:
+        raise RuntimeError("span processor broke on end")
 
 
 class JsonLinesSpanExporter(SpanExporter):

@@ -14,7 +14,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from cqrs_worker.observability.tracing import trace_headers
 from cqrs_worker.outbox import SqlAlchemyOutboxedEventRepository
 from cqrs_worker.testing import run_worker_in_memory
-from tests.support.tracing import use_provider
+from tests.support.tracing import RaisingSpanProcessor, use_provider
 from tests.unit.worker.sample import Journal, Order, Shipped, mediator, placed
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -171,32 +171,13 @@ class _Exploding(SpanExporter):
         raise RuntimeError("exporter down")
 
 
-class _ExplodingProcessor:
-    """A span processor that raises everywhere (the SDK does not catch these)."""
-
-    def on_start(self, span: object, parent_context: object = None) -> None:
-        raise RuntimeError("on_start broke")
-
-    def on_end(self, span: object) -> None:
-        raise RuntimeError("on_end broke")
-
-    def shutdown(self) -> None:
-        pass
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
-
-    def _on_ending(self, span: object) -> None:
-        raise RuntimeError("on_ending broke")
-
-
 @pytest.mark.parametrize("where", ["processor", "exporter"])
 async def test_a_tracing_failure_never_fails_a_delivery(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, where: str
 ) -> None:
     provider = TracerProvider()
     if where == "processor":
-        provider.add_span_processor(_ExplodingProcessor())  # type: ignore[arg-type]  # duck-typed on purpose
+        provider.add_span_processor(RaisingSpanProcessor())
     else:
         from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 

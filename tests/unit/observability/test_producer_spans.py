@@ -17,8 +17,7 @@ from cqrs_worker.brokers import AMQPMessageBroker, InMemoryBroker, OutgoingMessa
 from cqrs_worker.errors import PublishError
 from cqrs_worker.observability.producer_spans import TracingBroker
 from cqrs_worker.outbox import EventProducer, OutboxRepository, outbox_table
-from tests.support.tracing import use_provider
-from tests.unit.observability.test_consumer_spans import _ExplodingProcessor
+from tests.support.tracing import RaisingSpanProcessor, use_provider
 from tests.unit.outbox.conftest import fast_settings, moved
 
 ROW_PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -124,7 +123,7 @@ async def test_a_span_processor_that_raises_never_fails_a_publish(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     provider = TracerProvider()
-    provider.add_span_processor(_ExplodingProcessor())  # type: ignore[arg-type]  # duck-typed on purpose
+    provider.add_span_processor(RaisingSpanProcessor())
     use_provider(monkeypatch, provider)
     broker = InMemoryBroker()
     await broker.start()
