@@ -33,6 +33,11 @@ What happens to a message:
   recorded the event) — acknowledged without running handlers; a middleware
   says so with ``delivery.duplicate = True`` and it is counted.
 
+Tracing: with an OpenTelemetry tracer provider configured when the pipeline
+is built, each delivery runs in a CONSUMER span continuing the trace in its
+headers (:mod:`cqrs_worker.observability.consumer_spans`); without one, the
+pipeline is exactly the one above.
+
 A middleware may also define ``async after_dead_letter(delivery)``: it is
 awaited once the dead-letter destination confirmed (the inbox records the
 event as dead-lettered there, so a redelivery is not handled again).
@@ -47,6 +52,7 @@ from cqrs_worker.envelope import EnvelopeCodec
 from cqrs_worker.errors import DecodeError, RetriesExhaustedError, UnknownEventError
 from cqrs_worker.event_mediator import EventMediator
 from cqrs_worker.middleware import Middleware, compose
+from cqrs_worker.observability.tracing import consumer_tracing
 from cqrs_worker.worker.dead_letter import DeadLetterer, DeadLetterSink
 from cqrs_worker.worker.delivery import Delivery
 from cqrs_worker.worker.retry import Retrier, RetryPolicy
@@ -68,13 +74,14 @@ def build_pipeline(
     worker_id: str,
     on_unknown_event: UnknownEventPolicy = "ack",
     middlewares: Sequence[Middleware] = (),
+    consumer_group: str | None = None,
 ) -> Pipeline:
     """Compose the pipeline of the contract above, once per worker.
 
     ``middlewares`` run inside the retry loop, around each attempt (the
     unit of work and the inbox go there). The returned callable finishes
     normally when the delivery may be acknowledged and raises only
-    ``CancelledError``.
+    ``CancelledError``. ``consumer_group`` only labels trace spans.
 
     The stages are called directly rather than as middlewares: a message
     that succeeds costs one coroutine frame here, whatever the contract
@@ -89,6 +96,7 @@ def build_pipeline(
     ack_unknown = on_unknown_event == "ack"
     attempt = compose(middlewares, dispatch)
     retrier = Retrier(retry, stats=stats)
+    dead_letter: Callable[[Delivery, DecodeError | RetriesExhaustedError], Awaitable[None]]
     dead_letter = DeadLetterer(
         dead_letters,
         worker_id=worker_id,
@@ -97,6 +105,11 @@ def build_pipeline(
             hook for m in middlewares if (hook := getattr(m, "after_dead_letter", None)) is not None
         ],
     )
+
+    tracing = consumer_tracing(consumer_group=consumer_group)  # None: no provider, no spans
+    if tracing is not None:
+        attempt = tracing.attempt(attempt)
+        dead_letter = tracing.dead_letter(dead_letter)
 
     async def pipeline(delivery: Delivery) -> None:
         try:
@@ -119,4 +132,4 @@ def build_pipeline(
         else:
             stats.handled += 1
 
-    return pipeline
+    return pipeline if tracing is None else tracing.pipeline(pipeline)
