@@ -47,6 +47,8 @@ from cqrs_worker.envelope import EnvelopeCodec
 from cqrs_worker.errors import DecodeError, RetriesExhaustedError, UnknownEventError
 from cqrs_worker.event_mediator import EventMediator
 from cqrs_worker.middleware import Middleware, compose
+from cqrs_worker.observability.logcontext import bind as bind_log_context
+from cqrs_worker.observability.logcontext import unbind as unbind_log_context
 from cqrs_worker.worker.dead_letter import DeadLetterer, DeadLetterSink
 from cqrs_worker.worker.delivery import Delivery
 from cqrs_worker.worker.retry import Retrier, RetryPolicy
@@ -99,21 +101,26 @@ def build_pipeline(
     )
 
     async def pipeline(delivery: Delivery) -> None:
+        # Log lines (ours and the handlers') name this delivery while it runs.
+        token = bind_log_context(delivery, worker_id)
         try:
             try:
-                delivery.event = decode(delivery.body, delivery.event_name)
-            except UnknownEventError:
-                if not ack_unknown:
-                    raise
-                stats.unknown += 1
-            else:
-                delivery.attempts += 1
                 try:
-                    await attempt(delivery)
-                except Exception as exc:
-                    await retrier.recover(delivery, exc, attempt)
-        except (DecodeError, RetriesExhaustedError) as exc:
-            await dead_letter(delivery, exc)
+                    delivery.event = decode(delivery.body, delivery.event_name)
+                except UnknownEventError:
+                    if not ack_unknown:
+                        raise
+                    stats.unknown += 1
+                else:
+                    delivery.attempts += 1
+                    try:
+                        await attempt(delivery)
+                    except Exception as exc:
+                        await retrier.recover(delivery, exc, attempt)
+            except (DecodeError, RetriesExhaustedError) as exc:
+                await dead_letter(delivery, exc)
+        finally:
+            unbind_log_context(token)
         if delivery.duplicate:
             stats.duplicates += 1
         else:

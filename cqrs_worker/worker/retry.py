@@ -88,10 +88,12 @@ class Retrier:
                 raise RetriesExhaustedError(delivery.attempts, error) from error
             delay = policy.delay(delivery.attempts)
             self._stats.retried += 1
+            # One line per retried attempt and no traceback: the traceback is
+            # logged once, with the outcome (the dead-letter line).
             logger.warning(
                 "attempt %d of %s failed (%s: %s); retrying in %.2fs",
                 delivery.attempts,
-                delivery.event_name,
+                delivery.name,
                 type(error).__name__,
                 error,
                 delay,
