@@ -138,7 +138,10 @@ class DeadLetterer:
         if isinstance(error, DecodeError):
             # Bad bytes, not a bug here: the reason says it all, a traceback would not help.
             logger.warning(
-                "dead-lettering a malformed message (%s: %s)", failure.reason, failure.error
+                "dead-lettering %s, malformed (%s: %s)",
+                delivery.name or "a message",
+                failure.reason,
+                failure.error,
             )
         else:
             # The one line with the handler's traceback; each failed attempt
