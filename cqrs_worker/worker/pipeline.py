@@ -113,10 +113,16 @@ def build_pipeline(
                     stats.unknown += 1
                 else:
                     delivery.attempts += 1
+                    failed: Exception | None = None
                     try:
                         await attempt(delivery)
                     except Exception as exc:
-                        await retrier.recover(delivery, exc, attempt)
+                        failed = exc
+                    # Retried outside the except block: a retry's exception would
+                    # otherwise chain to the first one ("during handling of ..."),
+                    # and the logged traceback would show every attempt.
+                    if failed is not None:
+                        await retrier.recover(delivery, failed, attempt)
             except (DecodeError, RetriesExhaustedError) as exc:
                 await dead_letter(delivery, exc)
         finally:

@@ -7,6 +7,7 @@ named from the decoded body when no header names it (python-cqrs sends none).
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Iterator
 
 import pytest
@@ -138,3 +139,18 @@ async def test_the_dead_letter_carries_the_handlers_stacktrace() -> None:
     assert stacktrace.startswith("Traceback (most recent call last):")
     assert "in handle" in stacktrace  # the handler's frame
     assert stacktrace.endswith("RuntimeError: order 1 failed on attempt 3")
+
+
+async def test_the_logged_traceback_is_the_last_attempts_alone(
+    logs: pytest.LogCaptureFixture,
+) -> None:
+    rig = await Rig().start()
+
+    await rig.pipeline(headerless(placed(1, fail=-1)))
+
+    [error] = with_traceback(ours(logs))
+    assert error.exc_info is not None
+    text = "".join(traceback.format_exception(error.exc_info[1]))
+    assert "During handling" not in text
+    assert "failed on attempt 1" not in text
+    assert text.count("Traceback (most recent call last)") == 1
