@@ -23,10 +23,11 @@ What happens to a message:
   order holds. A :class:`~cqrs_worker.errors.PermanentError`, or an exception
   type the policy calls permanent, is not retried.
 * **Exhausted or permanent** — dead-lettered with headers naming the origin
-  (topic/partition/offset or queue), the exception type and message, the
-  attempts, the first and last failure times and the worker id; then
-  acknowledged. If the dead-letter publish itself fails, it is retried with
-  backoff and the message stays unacknowledged meanwhile: nothing is dropped.
+  (topic/partition/offset or queue), the exception type, message and
+  (bounded) stacktrace, the attempts, the first and last failure times and
+  the worker id; then acknowledged. If the dead-letter publish itself fails,
+  it is retried with backoff and the message stays unacknowledged meanwhile:
+  nothing is dropped.
 * **Cancellation** (shutdown timeout, partition revoked) — never acknowledged
   or committed; the broker redelivers the message.
 * **Duplicate** (the inbox of :class:`~cqrs_worker.inbox.UnitOfWork` already
