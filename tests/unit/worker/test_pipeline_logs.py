@@ -58,7 +58,7 @@ async def test_exhausted_retries_warn_per_attempt_and_log_the_traceback_once(
         "attempt 1 of OrderPlaced failed",
         "attempt 2 of OrderPlaced failed",
     ]
-    assert "RuntimeError: order 1 failed on attempt 1" in warnings[0].getMessage()
+    assert "(RecordOrder: RuntimeError: order 1 failed on attempt 1)" in warnings[0].getMessage()
     [error] = with_traceback(records)
     assert error.levelno == logging.ERROR
     assert error.getMessage().startswith("dead-lettering OrderPlaced after 3 attempt(s)")
