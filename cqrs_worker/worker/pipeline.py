@@ -106,26 +106,25 @@ def build_pipeline(
         token = bind_log_context(delivery, worker_id)
         try:
             try:
+                delivery.event = decode(delivery.body, delivery.event_name)
+            except UnknownEventError:
+                if not ack_unknown:
+                    raise
+                stats.unknown += 1
+            else:
+                delivery.attempts += 1
+                failed: Exception | None = None
                 try:
-                    delivery.event = decode(delivery.body, delivery.event_name)
-                except UnknownEventError:
-                    if not ack_unknown:
-                        raise
-                    stats.unknown += 1
-                else:
-                    delivery.attempts += 1
-                    failed: Exception | None = None
-                    try:
-                        await attempt(delivery)
-                    except Exception as exc:
-                        failed = exc
-                    # Retried outside the except block: a retry's exception would
-                    # otherwise chain to the first one ("during handling of ..."),
-                    # and the logged traceback would show every attempt.
-                    if failed is not None:
-                        await retrier.recover(delivery, failed, attempt)
-            except (DecodeError, RetriesExhaustedError) as exc:
-                await dead_letter(delivery, exc)
+                    await attempt(delivery)
+                except Exception as exc:
+                    failed = exc
+                # Retried outside the except block: a retry's exception would
+                # otherwise chain to the first one ("during handling of ..."),
+                # and the logged traceback would show every attempt.
+                if failed is not None:
+                    await retrier.recover(delivery, failed, attempt)
+        except (DecodeError, RetriesExhaustedError) as exc:
+            await dead_letter(delivery, exc)
         finally:
             unbind_log_context(token)
         if delivery.duplicate:
