@@ -23,10 +23,11 @@ What happens to a message:
   order holds. A :class:`~cqrs_worker.errors.PermanentError`, or an exception
   type the policy calls permanent, is not retried.
 * **Exhausted or permanent** — dead-lettered with headers naming the origin
-  (topic/partition/offset or queue), the exception type and message, the
-  attempts, the first and last failure times and the worker id; then
-  acknowledged. If the dead-letter publish itself fails, it is retried with
-  backoff and the message stays unacknowledged meanwhile: nothing is dropped.
+  (topic/partition/offset or queue), the exception type, message and
+  (bounded) stacktrace, the attempts, the first and last failure times and
+  the worker id; then acknowledged. If the dead-letter publish itself fails,
+  it is retried with backoff and the message stays unacknowledged meanwhile:
+  nothing is dropped.
 * **Cancellation** (shutdown timeout, partition revoked) — never acknowledged
   or committed; the broker redelivers the message.
 * **Duplicate** (the inbox of :class:`~cqrs_worker.inbox.UnitOfWork` already
@@ -53,6 +54,8 @@ from cqrs_worker.errors import DecodeError, RetriesExhaustedError, UnknownEventE
 from cqrs_worker.event_mediator import EventMediator
 from cqrs_worker.middleware import Middleware, compose
 from cqrs_worker.observability.tracing import consumer_tracing
+from cqrs_worker.observability.logcontext import bind as bind_log_context
+from cqrs_worker.observability.logcontext import unbind as unbind_log_context
 from cqrs_worker.worker.dead_letter import DeadLetterer, DeadLetterSink
 from cqrs_worker.worker.delivery import Delivery
 from cqrs_worker.worker.retry import Retrier, RetryPolicy
@@ -112,6 +115,8 @@ def build_pipeline(
         dead_letter = tracing.dead_letter(dead_letter)
 
     async def pipeline(delivery: Delivery) -> None:
+        # Log lines (ours and the handlers') name this delivery while it runs.
+        token = bind_log_context(delivery, worker_id)
         try:
             try:
                 delivery.event = decode(delivery.body, delivery.event_name)
@@ -121,12 +126,20 @@ def build_pipeline(
                 stats.unknown += 1
             else:
                 delivery.attempts += 1
+                failed: Exception | None = None
                 try:
                     await attempt(delivery)
                 except Exception as exc:
-                    await retrier.recover(delivery, exc, attempt)
+                    failed = exc
+                # Retried outside the except block: a retry's exception would
+                # otherwise chain to the first one ("during handling of ..."),
+                # and the logged traceback would show every attempt.
+                if failed is not None:
+                    await retrier.recover(delivery, failed, attempt)
         except (DecodeError, RetriesExhaustedError) as exc:
             await dead_letter(delivery, exc)
+        finally:
+            unbind_log_context(token)
         if delivery.duplicate:
             stats.duplicates += 1
         else:
