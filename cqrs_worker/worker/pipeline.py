@@ -53,9 +53,9 @@ from cqrs_worker.envelope import EnvelopeCodec
 from cqrs_worker.errors import DecodeError, RetriesExhaustedError, UnknownEventError
 from cqrs_worker.event_mediator import EventMediator
 from cqrs_worker.middleware import Middleware, compose
-from cqrs_worker.observability.tracing import consumer_tracing
 from cqrs_worker.observability.logcontext import bind as bind_log_context
 from cqrs_worker.observability.logcontext import unbind as unbind_log_context
+from cqrs_worker.observability.tracing import consumer_tracing
 from cqrs_worker.worker.dead_letter import DeadLetterer, DeadLetterSink
 from cqrs_worker.worker.delivery import Delivery
 from cqrs_worker.worker.retry import Retrier, RetryPolicy
