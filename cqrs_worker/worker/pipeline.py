@@ -47,10 +47,13 @@ from cqrs_worker.envelope import EnvelopeCodec
 from cqrs_worker.errors import DecodeError, RetriesExhaustedError, UnknownEventError
 from cqrs_worker.event_mediator import EventMediator
 from cqrs_worker.middleware import Middleware, compose
+from cqrs_worker.observability import Outcome
+from cqrs_worker.observability.attempts import observe_attempts
 from cqrs_worker.worker.dead_letter import DeadLetterer, DeadLetterSink
 from cqrs_worker.worker.delivery import Delivery
 from cqrs_worker.worker.retry import Retrier, RetryPolicy
 from cqrs_worker.worker.stats import WorkerStats
+from cqrs_worker.worker.timeout import HandlerTimeouts, limit_attempts
 
 __all__ = ["Pipeline", "UnknownEventPolicy", "build_pipeline"]
 
@@ -68,6 +71,8 @@ def build_pipeline(
     worker_id: str,
     on_unknown_event: UnknownEventPolicy = "ack",
     middlewares: Sequence[Middleware] = (),
+    handler_timeout: float | None = None,
+    observe: bool = True,
 ) -> Pipeline:
     """Compose the pipeline of the contract above, once per worker.
 
@@ -75,6 +80,11 @@ def build_pipeline(
     unit of work and the inbox go there). The returned callable finishes
     normally when the delivery may be acknowledged and raises only
     ``CancelledError``.
+
+    ``handler_timeout`` bounds each attempt (:mod:`cqrs_worker.worker.timeout`).
+    Every delivery ends with one outcome counted in ``stats``; ``observe``
+    (on by default; off only to measure its cost) also times each attempt
+    and tracks the attempts in flight.
 
     The stages are called directly rather than as middlewares: a message
     that succeeds costs one coroutine frame here, whatever the contract
@@ -88,6 +98,11 @@ def build_pipeline(
     decode = codec.decode
     ack_unknown = on_unknown_event == "ack"
     attempt = compose(middlewares, dispatch)
+    if (timeouts := HandlerTimeouts(mediator.event_map, handler_timeout)).enabled:
+        attempt = limit_attempts(attempt, timeouts)
+    if observe:
+        attempt = observe_attempts(attempt, stats)
+    finished = stats.finished
     retrier = Retrier(retry, stats=stats)
     dead_letter = DeadLetterer(
         dead_letters,
@@ -99,13 +114,15 @@ def build_pipeline(
     )
 
     async def pipeline(delivery: Delivery) -> None:
+        outcome: Outcome = "handled"
         try:
             try:
                 delivery.event = decode(delivery.body, delivery.event_name)
-            except UnknownEventError:
+            except UnknownEventError as exc:
+                delivery.event_name = delivery.event_name or exc.event_name
                 if not ack_unknown:
                     raise
-                stats.unknown += 1
+                outcome = "unknown"
             else:
                 delivery.attempts += 1
                 try:
@@ -113,10 +130,10 @@ def build_pipeline(
                 except Exception as exc:
                     await retrier.recover(delivery, exc, attempt)
         except (DecodeError, RetriesExhaustedError) as exc:
+            if isinstance(exc, DecodeError):
+                delivery.event_name = delivery.event_name or exc.event_name
             await dead_letter(delivery, exc)
-        if delivery.duplicate:
-            stats.duplicates += 1
-        else:
-            stats.handled += 1
+            outcome = "dead_lettered"
+        finished(delivery, "duplicate" if delivery.duplicate else outcome)
 
     return pipeline

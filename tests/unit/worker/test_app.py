@@ -112,8 +112,8 @@ async def test_metrics_list_the_counters_and_source_readiness() -> None:
     async with worker.running():
         text = worker.metrics()
 
-    assert "# TYPE cqrs_worker_received_total counter\ncqrs_worker_received_total 0" in text
-    assert 'cqrs_worker_source_ready{source="memory"} 1' in text
+    assert "# TYPE cqrs_worker_messages_received_total counter" in text
+    assert 'cqrs_worker_ready{source="memory"} 1.0' in text
 
 
 async def test_a_middleware_waiting_for_its_database_makes_the_worker_not_ready(

@@ -29,7 +29,7 @@ async def server() -> AsyncIterator[tuple[HealthServer, State]]:
         port=0,
         live=lambda: state.live,
         ready=lambda: state.ready,
-        metrics=lambda: "cqrs_worker_handled_total 3\n",
+        metrics=lambda: (b"cqrs_worker_handled_total 3\n", "text/plain; version=1.0.0"),
     )
     await health.start()
     try:
@@ -102,7 +102,7 @@ async def test_a_running_worker_is_live_and_ready_and_stops_serving_after_stop()
         assert await get(port, "/readyz") == (200, "ok\n")
         status, body = await get(port, "/metrics")
         assert status == 200
-        assert 'cqrs_worker_source_ready{source="memory"} 1' in body
+        assert 'cqrs_worker_ready{source="memory"} 1.0' in body
 
     with pytest.raises(ConnectionRefusedError):
         await get(port, "/livez")

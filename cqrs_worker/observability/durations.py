@@ -1,0 +1,69 @@
+"""Handler durations counted into histogram buckets: :class:`Durations`.
+
+Observing costs a ``bisect`` and two list increments; the Prometheus
+histogram (cumulative buckets, ``_sum``, ``_count``) is built from these
+counts only when someone scrapes.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterator, Sequence
+
+__all__ = ["DEFAULT_BUCKETS", "Durations"]
+
+#: Upper bounds in seconds: handlers range from sub-millisecond to minutes.
+DEFAULT_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+)
+
+
+class Durations:
+    """Per-label bucket counts (not cumulative) and sums of observed durations."""
+
+    __slots__ = ("_counts", "_sums", "bounds")
+
+    def __init__(self, bounds: Sequence[float] = DEFAULT_BUCKETS) -> None:
+        if list(bounds) != sorted(set(bounds)) or not bounds:
+            raise ValueError("histogram bounds must be increasing and not empty")
+        self.bounds = tuple(bounds)
+        # One slot per bound plus the +Inf one.
+        self._counts: dict[str, list[int]] = {}
+        self._sums: dict[str, float] = {}
+
+    def observe(self, label: str, seconds: float) -> None:
+        counts = self._counts.get(label)
+        if counts is None:
+            counts = self._counts[label] = [0] * (len(self.bounds) + 1)
+            self._sums[label] = 0.0
+        counts[bisect_left(self.bounds, seconds)] += 1
+        self._sums[label] += seconds
+
+    def snapshot(self) -> Iterator[tuple[str, list[tuple[str, int]], float]]:
+        """``(label, cumulative buckets as (upper bound, count), sum)`` per label."""
+        for label, counts in list(self._counts.items()):
+            cumulative: list[tuple[str, int]] = []
+            total = 0
+            for bound, count in zip((*map(_bound, self.bounds), "+Inf"), counts, strict=True):
+                total += count
+                cumulative.append((bound, total))
+            yield label, cumulative, self._sums[label]
+
+
+def _bound(value: float) -> str:
+    return repr(float(value))
