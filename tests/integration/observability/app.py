@@ -12,6 +12,8 @@ from cqrs_worker import DefaultContainer, EventMap, EventMediator
 from tests.unit.worker.sample import OrderPlaced
 
 HANG = 1000
+#: ``cqrs-worker run`` of this application.
+RUN = ("-m", "cqrs_worker.cli", "run", f"{__name__}:mediator", "--factory")
 
 
 class Handle:

@@ -7,7 +7,7 @@ import pytest
 
 from cqrs_worker.brokers import KafkaMessageBroker, OutgoingMessage, kafka_producer_factory
 from cqrs_worker.worker.health import probe
-from tests.integration.observability.app import HANG
+from tests.integration.observability.app import HANG, RUN
 from tests.integration.observability.scrape import Samples, matching, scrape, value
 from tests.support.kafka import FAST_GROUP_SETTINGS, create_topic
 from tests.support.net import free_port
@@ -45,13 +45,7 @@ async def test_a_kafka_worker_counts_exactly_what_happened_and_flags_a_hung_hand
     port = free_port()
     worker = processes.start_python(
         [
-            *[
-                "-m",
-                "cqrs_worker.cli",
-                "run",
-                "tests.integration.observability.app:mediator",
-                "--factory",
-            ],
+            *RUN,
             *("--kafka-bootstrap", kafka_bootstrap, "--group-id", group_id, "--topics", topic_name),
             *("--health-port", str(port), "--health-host", "127.0.0.1", "--no-kafka-idempotence"),
             *["--max-attempts", "3", "--retry-initial-delay", "0.01", "--retry-max-delay", "0.05"],

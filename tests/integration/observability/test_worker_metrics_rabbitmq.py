@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from cqrs_worker.brokers import AMQPMessageBroker, OutgoingMessage
-from tests.integration.observability.app import HANG
+from tests.integration.observability.app import HANG, RUN
 from tests.integration.observability.scrape import Samples, matching, scrape, value
 from tests.integration.worker.rabbitmq.harness import RabbitWorld
 from tests.support.names import unique_name
@@ -35,13 +35,7 @@ def start_worker(
 ) -> ManagedProcess:
     return processes.start_python(
         [
-            *[
-                "-m",
-                "cqrs_worker.cli",
-                "run",
-                "tests.integration.observability.app:mediator",
-                "--factory",
-            ],
+            *RUN,
             *("--rabbitmq-url", world.url, "--rabbitmq-exchange", world.exchange),
             *("--group-id", group, "--topics", world.topic, "--health-port", str(port)),
             *["--health-host", "127.0.0.1", "--max-attempts", "3", "--shutdown-timeout", "1"],
