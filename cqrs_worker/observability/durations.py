@@ -36,33 +36,37 @@ DEFAULT_BUCKETS = (
 class Durations:
     """Per-label bucket counts (not cumulative) and sums of observed durations."""
 
-    __slots__ = ("_counts", "_sums", "bounds")
+    __slots__ = ("bounds", "counts")
 
     def __init__(self, bounds: Sequence[float] = DEFAULT_BUCKETS) -> None:
         if list(bounds) != sorted(set(bounds)) or not bounds:
             raise ValueError("histogram bounds must be increasing and not empty")
         self.bounds = tuple(bounds)
-        # One slot per bound plus the +Inf one.
-        self._counts: dict[str, list[int]] = {}
-        self._sums: dict[str, float] = {}
+        #: Per label: one count per bound, the +Inf count, then the sum (one list, one
+        #: lookup). The attempt wrapper updates it inline, as :meth:`observe` does.
+        self.counts: dict[str, list[float]] = {}
+
+    def add_label(self, label: str) -> list[float]:
+        """The (new) counts of ``label``."""
+        counts = self.counts.get(label)
+        if counts is None:
+            counts = self.counts[label] = [0.0] * (len(self.bounds) + 2)
+        return counts
 
     def observe(self, label: str, seconds: float) -> None:
-        counts = self._counts.get(label)
-        if counts is None:
-            counts = self._counts[label] = [0] * (len(self.bounds) + 1)
-            self._sums[label] = 0.0
+        counts = self.counts.get(label) or self.add_label(label)
         counts[bisect_left(self.bounds, seconds)] += 1
-        self._sums[label] += seconds
+        counts[-1] += seconds
 
-    def snapshot(self) -> Iterator[tuple[str, list[tuple[str, int]], float]]:
+    def snapshot(self) -> Iterator[tuple[str, list[tuple[str, float]], float]]:
         """``(label, cumulative buckets as (upper bound, count), sum)`` per label."""
-        for label, counts in list(self._counts.items()):
-            cumulative: list[tuple[str, int]] = []
-            total = 0
-            for bound, count in zip((*map(_bound, self.bounds), "+Inf"), counts, strict=True):
+        for label, counts in list(self.counts.items()):
+            cumulative: list[tuple[str, float]] = []
+            total = 0.0
+            for bound, count in zip((*map(_bound, self.bounds), "+Inf"), counts[:-1], strict=True):
                 total += count
                 cumulative.append((bound, total))
-            yield label, cumulative, self._sums[label]
+            yield label, cumulative, counts[-1]
 
 
 def _bound(value: float) -> str:

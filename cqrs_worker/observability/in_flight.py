@@ -17,23 +17,24 @@ __all__ = ["InFlight"]
 class InFlight:
     """Attempts running now: ``{delivery: started}`` on the ``time.perf_counter`` clock."""
 
-    __slots__ = ("_running",)
+    __slots__ = ("running",)
 
     def __init__(self) -> None:
-        self._running: dict[Any, float] = {}
+        #: ``{delivery: started}``; the attempt wrapper writes it directly (the hot path).
+        self.running: dict[Any, float] = {}
 
     def start(self, delivery: Any, now: float) -> None:
-        self._running[delivery] = now
+        self.running[delivery] = now
 
     def end(self, delivery: Any) -> None:
-        self._running.pop(delivery, None)
+        self.running.pop(delivery, None)
 
     def __len__(self) -> int:
-        return len(self._running)
+        return len(self.running)
 
     def oldest(self) -> tuple[Any, float] | None:
         """The longest-running attempt's delivery and its age in seconds, or ``None``."""
-        if not self._running:
+        if not self.running:
             return None
-        delivery, started = min(self._running.items(), key=lambda item: item[1])
+        delivery, started = min(self.running.items(), key=lambda item: item[1])
         return delivery, time.perf_counter() - started

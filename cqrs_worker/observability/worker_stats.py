@@ -42,11 +42,8 @@ class WorkerStats:
 
     __slots__ = (
         "_foreign",
-        "dead_lettered",
         "dead_letters",
-        "duplicates",
         "durations",
-        "handled",
         "in_flight",
         "outcomes",
         "rebalances",
@@ -55,22 +52,13 @@ class WorkerStats:
         "redelivered",
         "retried",
         "retries",
-        "unknown",
     )
 
     def __init__(self) -> None:
         self.received = 0
         """Messages the sources received and handed to the pipeline."""
-        self.handled = 0
-        """Deliveries whose handlers succeeded (not dead-lettered, unknown or duplicates)."""
         self.retried = 0
         """Failed attempts that were tried again."""
-        self.dead_lettered = 0
-        """Malformed or given-up deliveries sent to the dead-letter destination."""
-        self.unknown = 0
-        """Event names nobody here handles, acknowledged (``on_unknown_event="ack"``)."""
-        self.duplicates = 0
-        """Deliveries the inbox recognised as already handled."""
         self.rebalances = 0
         """Kafka consumer-group assignments received (the first join included)."""
         self.received_by: dict[str, int] = {}
@@ -90,17 +78,35 @@ class WorkerStats:
 
     def finished(self, delivery: Delivery, outcome: Outcome) -> None:
         """A delivery's pipeline returned: it may be acknowledged."""
-        if outcome == "handled":
-            self.handled += 1
-        elif outcome == "dead_lettered":
-            self.dead_lettered += 1
-        elif outcome == "unknown":
-            self.unknown += 1
-        else:
-            self.duplicates += 1
-        key = (delivery.destination, self.event_name(delivery), outcome)
+        event = delivery.event
+        name = event.event_name if event is not None else self.event_name(delivery)
+        key = (delivery.destination, name, outcome)
         outcomes = self.outcomes
         outcomes[key] = outcomes.get(key, 0) + 1
+
+    @property
+    def handled(self) -> int:
+        """Deliveries whose handlers succeeded (not dead-lettered, unknown or duplicates)."""
+        return self._total("handled")
+
+    @property
+    def dead_lettered(self) -> int:
+        """Malformed or given-up deliveries sent to the dead-letter destination."""
+        return self._total("dead_lettered")
+
+    @property
+    def unknown(self) -> int:
+        """Event names nobody here handles, acknowledged (``on_unknown_event="ack"``)."""
+        return self._total("unknown")
+
+    @property
+    def duplicates(self) -> int:
+        """Deliveries the inbox recognised as already handled."""
+        return self._total("duplicate")
+
+    def _total(self, outcome: Outcome) -> int:
+        # Summed when read (logs, tests): the per-message path only bumps one dict entry.
+        return sum(count for key, count in list(self.outcomes.items()) if key[2] == outcome)
 
     def dead_letter(self, delivery: Delivery, reason: str) -> None:
         """``delivery`` was dead-lettered for ``reason`` (the ``x-dlq-reason`` header)."""
