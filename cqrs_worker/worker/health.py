@@ -57,7 +57,13 @@ Check = Callable[[], str | None]
 Exposition = Callable[[], tuple[bytes, str]]
 
 _TEXT = "text/plain; charset=utf-8"
-_REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
+_REASONS = {
+    200: "OK",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 _READ_TIMEOUT = 5.0
 _MAX_HEADER_BYTES = 16_384
 
@@ -134,7 +140,11 @@ class HealthServer:
         route = self._routes.get(path)
         if route is None:
             return 404, b"try /livez, /readyz or /metrics\n", _TEXT, method == "GET"
-        status, body, content_type = route()
+        try:
+            status, body, content_type = route()
+        except Exception:  # a failing collector answers 500; it never stops the server
+            logger.exception("answering %s failed", path)
+            return 500, b"internal error; see the worker's log\n", _TEXT, method == "GET"
         return status, body, content_type, method == "GET"
 
 

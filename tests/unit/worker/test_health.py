@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 from collections.abc import AsyncIterator
 
 import pytest
@@ -122,3 +123,32 @@ async def test_a_taken_health_port_is_a_configuration_error() -> None:
     finally:
         blocker.close()
         await blocker.wait_closed()
+
+
+async def test_a_failing_metrics_callable_answers_500_and_the_server_lives_on() -> None:
+    def broken() -> tuple[bytes, str]:
+        raise RuntimeError("collector bug")
+
+    health = HealthServer(
+        host="127.0.0.1", port=0, live=lambda: None, ready=lambda: None, metrics=broken
+    )
+    await health.start()
+    try:
+        assert (await get(health.port, "/metrics"))[0] == 500
+        assert await get(health.port, "/livez") == (200, "ok\n")
+    finally:
+        await health.close()
+
+
+async def test_metrics_carry_their_own_content_type(server: tuple[HealthServer, State]) -> None:
+    health, _ = server
+
+    def content_type() -> str | None:
+        connection = http.client.HTTPConnection("127.0.0.1", health.port, timeout=5)
+        try:
+            connection.request("GET", "/metrics")
+            return connection.getresponse().getheader("Content-Type")
+        finally:
+            connection.close()
+
+    assert await asyncio.to_thread(content_type) == "text/plain; version=1.0.0"
