@@ -96,7 +96,8 @@ class WorkerCollector(Collector):
     def _attempts(self, stats: WorkerStats, gauges: list[SourceGauges]) -> Iterator[Metric]:
         durations = HistogramMetricFamily(
             f"{_P}handler_duration_seconds",
-            "Duration of one handling attempt (middlewares and every handler of the event)",
+            "Duration of the handlers of one attempt (every handler bound to the event; inside "
+            "middlewares such as the unit of work)",
             labels=["event_name"],
         )
         for name, buckets, total in stats.durations.snapshot():
@@ -104,7 +105,7 @@ class WorkerCollector(Collector):
         yield durations
         in_flight = stats.in_flight
         yield GaugeMetricFamily(
-            f"{_P}in_flight", "Handling attempts running now", value=len(in_flight)
+            f"{_P}in_flight", "Handling attempts whose handlers run now", value=len(in_flight)
         )
         yield GaugeMetricFamily(
             f"{_P}queued",

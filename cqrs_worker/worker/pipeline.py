@@ -81,10 +81,11 @@ def build_pipeline(
     normally when the delivery may be acknowledged and raises only
     ``CancelledError``.
 
-    ``handler_timeout`` bounds each attempt (:mod:`cqrs_worker.worker.timeout`).
-    Every delivery ends with one outcome counted in ``stats``; ``observe``
-    (on by default; off only to measure its cost) also times each attempt
-    and tracks the attempts in flight.
+    ``handler_timeout`` bounds the handlers of each attempt
+    (:mod:`cqrs_worker.worker.timeout`). Every delivery ends with one outcome
+    counted in ``stats``; ``observe`` (on by default; off only to measure
+    its cost) also times the handlers of each attempt and tracks them in
+    flight.
 
     The stages are called directly rather than as middlewares: a message
     that succeeds costs one coroutine frame here, whatever the contract
@@ -97,11 +98,14 @@ def build_pipeline(
 
     decode = codec.decode
     ack_unknown = on_unknown_event == "ack"
-    attempt = compose(middlewares, dispatch)
+    handlers: Callable[[Delivery], Awaitable[None]] = dispatch
+    # Inside the middlewares: a unit of work waiting for its database is
+    # neither timed out nor "stuck"; only the handlers are.
     if (timeouts := HandlerTimeouts(mediator.event_map, handler_timeout)).enabled:
-        attempt = limit_attempts(attempt, timeouts)
+        handlers = limit_attempts(handlers, timeouts)
     if observe:
-        attempt = observe_attempts(attempt, stats)
+        handlers = observe_attempts(handlers, stats)
+    attempt = compose(middlewares, handlers)
     finished = stats.finished
     retrier = Retrier(retry, stats=stats)
     dead_letter = DeadLetterer(

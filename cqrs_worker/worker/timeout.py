@@ -1,6 +1,8 @@
 """A time limit per handling attempt: :class:`HandlerTimeouts` and :func:`limit_attempts`.
 
-``HANDLER_TIMEOUT`` (seconds; off by default) bounds each attempt; a handler
+``HANDLER_TIMEOUT`` (seconds; off by default) bounds the handlers of each
+attempt (inside the middlewares: a unit of work waiting for its database is
+not timed out); a handler
 class may carry its own ``handler_timeout`` (seconds, or ``None`` for no
 limit), as it may carry a ``retry_policy``. An event with several handlers
 gets the sum of their limits (they run one after another in one attempt), and
