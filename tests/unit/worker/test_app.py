@@ -142,6 +142,8 @@ async def test_a_middleware_waiting_for_its_database_makes_the_worker_not_ready(
                 "not ready: UnitOfWork (database unreachable: 1 deliveries waiting for it)"
             )
             assert source.acked == []
+            # Waiting for the database is not a running (or stuck, or timed) handler.
+            assert len(worker.stats.in_flight) == 0
 
             folder.mkdir()
             await source.wait_acked(1, timeout=10)
