@@ -14,10 +14,15 @@ Run with ``.venv/bin/python benchmarks/bench_worker_kafka.py`` (Kafka from
     trivial handler, commit. Its time ends when every event was handled *and*
     its offset committed.
 
-  ``--rounds`` alternates the two (fresh groups each time) and compares the
+  ``--rounds`` alternates them (fresh groups each time) and compares the
   best round of each, since other work on a shared machine slows single
   rounds. Prints both rates and their ratio (target: at least 0.30); exits 1
   below it.
+* **Observability on vs off**, in the same rounds: the worker runs twice per
+  round, with observability on (the default: outcome counters, attempt
+  timing, attempts in flight) and off (``build_pipeline(observe=False)``).
+  Prints the ratio to raw of each and their quotient (target: on within 10 %
+  of off, a quotient of at least 0.90); exits 1 below it.
 * **Memory** (``--memory 1000000``): the worker alone over that many events
   (produced by a child process); prints the RSS after 10 % and after 100 % of
   them and the peak RSS, to show that memory does not grow per event.
@@ -64,6 +69,8 @@ from tests.support.kafka import FAST_GROUP_SETTINGS, TansuBroker, create_topic
 PARTITIONS = 4
 BATCH = 1000
 TARGET_RATIO = 0.30
+#: Observability on may cost at most 10 % of the ratio with it off.
+TARGET_OBSERVED = 0.90
 
 
 class Order(pydantic.BaseModel):
@@ -155,6 +162,7 @@ async def worker(
     *,
     memory: bool = False,
     profile: str | None = None,
+    observe: bool = True,
 ) -> float:
     event_map = EventMap()
     event_map.bind(OrderPlaced, OrderPlacedHandler)
@@ -168,6 +176,7 @@ async def worker(
         retry=RetryPolicy(),
         stats=stats,
         worker_id="bench",
+        observe=observe,
     )
     group = f"bench-worker-{uuid.uuid4().hex[:8]}"
     source = KafkaSource(
@@ -260,20 +269,30 @@ async def main(args: argparse.Namespace) -> int:
             return 0
         raw_rates: list[float] = []
         worker_rates: list[float] = []
+        bare_rates: list[float] = []
         for n in range(1, args.rounds + 1):
             raw_rates.append(await raw(bootstrap, topic, events))
             worker_rates.append(await worker(bootstrap, topic, events, profile=args.profile))
+            bare_rates.append(await worker(bootstrap, topic, events, observe=False))
             print(
-                f"round {n}: raw {raw_rates[-1]:,.0f}/s, worker {worker_rates[-1]:,.0f}/s, "
-                f"ratio {worker_rates[-1] / raw_rates[-1]:.2f}"
+                f"round {n}: raw {raw_rates[-1]:,.0f}/s, worker {worker_rates[-1]:,.0f}/s "
+                f"(ratio {worker_rates[-1] / raw_rates[-1]:.2f}), observability off "
+                f"{bare_rates[-1]:,.0f}/s (ratio {bare_rates[-1] / raw_rates[-1]:.2f})"
             )
-        raw_rate, worker_rate = max(raw_rates), max(worker_rates)
-        ratio = worker_rate / raw_rate
+        raw_rate, worker_rate, bare_rate = max(raw_rates), max(worker_rates), max(bare_rates)
+        ratio, bare_ratio = worker_rate / raw_rate, bare_rate / raw_rate
+        quotient = ratio / bare_ratio
         print(f"raw aiokafka getmany + orjson.loads + commit per batch: {raw_rate:>9,.0f} /s")
         print(f"KafkaSource end to end (decode, route, handle, commit):  {worker_rate:>9,.0f} /s")
+        print(f"the same with observability off:                         {bare_rate:>9,.0f} /s")
         verdict = "ok" if ratio >= TARGET_RATIO else "MISSED"
         print(f"ratio of the best rounds {ratio:.2f} (target >= {TARGET_RATIO:.2f}): {verdict}")
-        return 0 if ratio >= TARGET_RATIO else 1
+        cost = "ok" if quotient >= TARGET_OBSERVED else "MISSED"
+        print(
+            f"observability on {ratio:.2f} vs off {bare_ratio:.2f}: quotient {quotient:.3f} "
+            f"(target >= {TARGET_OBSERVED:.2f}): {cost}"
+        )
+        return 0 if ratio >= TARGET_RATIO and quotient >= TARGET_OBSERVED else 1
     finally:
         if tansu is not None:
             tansu.stop()

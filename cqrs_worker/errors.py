@@ -12,6 +12,7 @@
     │   ├── EventHandlingError        one or more event handlers raised (all of them ran)
     │   ├── EventCycleError           emitted events kept triggering each other
     │   ├── PermanentError            raise it in a handler: dead-letter now, do not retry
+    │   ├── HandlerTimeoutError       an attempt ran past HANDLER_TIMEOUT (also a TimeoutError)
     │   └── RetriesExhaustedError     the worker gave up on a delivery; it is dead-lettered
     ├── PublishError                 a broker did not confirm a publish; nothing was dropped
     └── DecodeError                  bytes that are not a valid event; dead-letter them
@@ -21,6 +22,7 @@
         ├── UnknownEventError         an envelope whose event name nobody registered
         └── PayloadValidationError    an envelope whose fields fail validation
 
+:class:`HandlerTimeoutError` also derives from the built-in ``TimeoutError``.
 Every :class:`DecodeError` carries a short ``reason`` code and whatever it could
 read of the message (``event_name``, ``event_id``), which is what a dead-letter
 record needs.
@@ -43,6 +45,7 @@ __all__ = [
     "HandlerAlreadyBoundError",
     "HandlerFailure",
     "HandlerNotFoundError",
+    "HandlerTimeoutError",
     "MessageTooLargeError",
     "NotAnEnvelopeError",
     "NotJsonError",
@@ -117,6 +120,22 @@ class EventCycleError(DispatchError):
 class PermanentError(DispatchError):
     """Raise this (or ``raise PermanentError(...) from exc``) in a handler when
     trying again cannot help: the worker dead-letters the event at once."""
+
+
+class HandlerTimeoutError(DispatchError, TimeoutError):
+    """A handling attempt ran longer than its limit and was cancelled; it is retried.
+
+    The limit is ``HANDLER_TIMEOUT`` or the handler class's ``handler_timeout``.
+    """
+
+    def __init__(self, event_name: str, limit: float) -> None:
+        self.event_name = event_name
+        self.limit = limit
+        super().__init__(
+            f"handling {event_name} took longer than {limit:g}s and was cancelled; raise "
+            f"CQRS_WORKER_HANDLER_TIMEOUT (--handler-timeout) or the handler class's "
+            f"handler_timeout if it needs longer"
+        )
 
 
 class RetriesExhaustedError(DispatchError):

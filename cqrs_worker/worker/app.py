@@ -22,8 +22,9 @@ from typing import Literal
 from cqrs_worker.envelope import EnvelopeCodec, EventRegistry
 from cqrs_worker.event_mediator import EventMediator
 from cqrs_worker.middleware import Middleware
+from cqrs_worker.observability.worker_collector import exposition, worker_registry
 from cqrs_worker.worker.context import SourceContext, SourceFactory
-from cqrs_worker.worker.health import prometheus_text, serve_health
+from cqrs_worker.worker.health import serve_health
 from cqrs_worker.worker.settings import WorkerSettings, load_settings
 from cqrs_worker.worker.signals import stop_signals
 from cqrs_worker.worker.source import Source
@@ -65,6 +66,8 @@ class Worker:
         self.settings = settings if settings is not None else load_settings()
         self.middlewares = tuple(middlewares)
         self.stats = WorkerStats()
+        self.registry = worker_registry(self.stats, lambda: self.sources)
+        """The Prometheus registry ``/metrics`` serves (the ``cqrs_worker_*`` families)."""
         self.state: State = "created"
         self.sources: list[Source] = []
         self._factories = tuple(sources) if sources is not None else None
@@ -101,13 +104,14 @@ class Worker:
     # -- health -----------------------------------------------------------
 
     def liveness(self) -> str | None:
-        """``None`` when live; else why not (a crashed source, a starved event loop)."""
+        """``None`` when live; else why not (a crashed source, a starved event loop, a
+        handling attempt running longer than ``liveness_stuck_after``)."""
         if self._problem is not None:
             return self._problem
         loop = asyncio.get_running_loop()
         if self._beat and loop.time() - self._beat > _WEDGED_AFTER:
             return f"event loop starved for {loop.time() - self._beat:.0f}s"
-        return None
+        return _stuck(self.stats, self.settings.liveness_stuck_after)
 
     def readiness(self) -> str | None:
         """``None`` when every source and middleware is ready; else which are not, and why.
@@ -123,8 +127,8 @@ class Worker:
         return f"not ready: {', '.join(waiting)}" if waiting else None
 
     def metrics(self) -> str:
-        """The counters (and per-source readiness) in Prometheus text format."""
-        return prometheus_text(self.stats.snapshot(), {s.name: s.ready() for s in self.sources})
+        """What ``/metrics`` shows: :attr:`registry` in the Prometheus text format."""
+        return exposition(self.registry)[0].decode()
 
     # -- running ----------------------------------------------------------
 
@@ -163,7 +167,10 @@ class Worker:
                 stack.enter_context(stop_signals(self.request_stop))
             if self.settings.health_port:
                 server = await serve_health(
-                    self.settings, live=self.liveness, ready=self.readiness, metrics=self.metrics
+                    self.settings,
+                    live=self.liveness,
+                    ready=self.readiness,
+                    metrics=lambda: exposition(self.registry),
                 )
                 stack.push_async_callback(server.close)
             beat = asyncio.create_task(self._heartbeat())
@@ -251,6 +258,21 @@ def _middlewares_not_ready(middlewares: Sequence[Middleware]) -> list[str]:
         if callable(readiness) and (reason := readiness()) is not None:
             reasons.append(f"{type(middleware).__name__} ({reason})")
     return reasons
+
+
+def _stuck(stats: WorkerStats, threshold: float | None) -> str | None:
+    """Why the process counts as wedged: an attempt running longer than ``threshold`` seconds."""
+    if threshold is None:
+        return None
+    oldest = stats.in_flight.oldest()
+    if oldest is None or oldest[1] <= threshold:
+        return None
+    delivery, age = oldest
+    name = delivery.event.event_name if delivery.event is not None else delivery.event_name
+    return (
+        f"a handling attempt of {name or 'an unnamed event'} has run for {age:.0f}s, over "
+        f"CQRS_WORKER_LIVENESS_STUCK_AFTER ({threshold:g}s)"
+    )
 
 
 def _format_stats(stats: WorkerStats) -> str:

@@ -67,6 +67,7 @@ class SourceContext:
             on_unknown_event=self.settings.on_unknown_event,
             middlewares=self.middlewares,
             consumer_group=self.settings.group_id,
+            handler_timeout=self.settings.handler_timeout,
         )
 
 

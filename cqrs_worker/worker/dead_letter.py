@@ -169,7 +169,7 @@ class DeadLetterer:
                 )
                 await asyncio.sleep(delay)
                 delay = min(self._max_delay, delay * 2)
-        self._stats.dead_lettered += 1
+        self._stats.dead_letter(delivery, failure.reason)
         for observer in self._observers:
             try:
                 await observer(delivery)

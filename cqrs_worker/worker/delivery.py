@@ -22,7 +22,9 @@ class Delivery:
     decoded; ``attempts`` counts the handling attempts made, and the failure
     times are set by the first and the last failed one. ``duplicate`` is set
     by a middleware that recognised the event as handled before (the inbox):
-    it is acknowledged without handlers and counted apart. ``context`` is a
+    it is acknowledged without handlers and counted apart. ``destination``
+    is the Kafka topic or RabbitMQ queue it came from (a metrics label).
+    ``context`` is a
     dict for middlewares (made on first use: most deliveries never need one).
 
     A plain class rather than a dataclass: sources build one per message,
@@ -33,6 +35,7 @@ class Delivery:
         "_context",
         "attempts",
         "body",
+        "destination",
         "duplicate",
         "event",
         "event_name",
@@ -51,6 +54,7 @@ class Delivery:
         raw: Any = None,
         origin: Any = None,
         *,
+        destination: str = "",
         context: dict[str, Any] | None = None,
     ) -> None:
         self.body = body
@@ -58,6 +62,7 @@ class Delivery:
         self.lane = lane
         self.raw = raw
         self.origin = origin
+        self.destination = destination
         self.event: WireEvent[Any] | None = None
         self.attempts = 0
         self.first_failure_at: datetime.datetime | None = None

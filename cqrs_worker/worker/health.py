@@ -3,12 +3,14 @@
 Endpoints, on ``CQRS_WORKER_HEALTH_PORT`` (default 8080; 0 turns it off):
 
 * ``GET /livez`` — 200 while the event loop turns and the worker is not
-  wedged (no source crashed, the loop is not starved); 503 otherwise, and
-  the kubelet restarts the pod.
+  wedged (no source crashed, the loop is not starved, no handling attempt
+  running past ``LIVENESS_STUCK_AFTER``); 503 otherwise, and the kubelet
+  restarts the pod.
 * ``GET /readyz`` — 200 only when every source is ready (connected; on
   Kafka, partitions assigned); 503 naming the sources that are not. A
   stopping worker is not ready.
-* ``GET /metrics`` — the worker's counters in Prometheus text format.
+* ``GET /metrics`` — the worker's metrics in the Prometheus text format
+  (served with its content type; the families are in the README).
 
 Probes, either over HTTP::
 
@@ -37,7 +39,7 @@ import asyncio
 import contextlib
 import http.client
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cqrs_worker.errors import ConfigurationError
@@ -45,14 +47,23 @@ from cqrs_worker.errors import ConfigurationError
 if TYPE_CHECKING:
     from cqrs_worker.worker.settings import WorkerSettings
 
-__all__ = ["HealthServer", "probe", "prometheus_text", "serve_health"]
+__all__ = ["Exposition", "HealthServer", "probe", "serve_health"]
 
 logger = logging.getLogger(__name__)
 
 #: A check: ``None`` when healthy, else what is wrong (the 503 body).
 Check = Callable[[], str | None]
+#: The metrics endpoint: the body and its content type.
+Exposition = Callable[[], tuple[bytes, str]]
 
-_REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
+_TEXT = "text/plain; charset=utf-8"
+_REASONS = {
+    200: "OK",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 _READ_TIMEOUT = 5.0
 _MAX_HEADER_BYTES = 16_384
 
@@ -67,14 +78,14 @@ class HealthServer:
         port: int,
         live: Check,
         ready: Check,
-        metrics: Callable[[], str],
+        metrics: Exposition,
     ) -> None:
         self._host = host
         self._port = port
-        self._routes: dict[str, Callable[[], tuple[int, str]]] = {
+        self._routes: dict[str, Callable[[], tuple[int, bytes, str]]] = {
             "/livez": lambda: _status(live()),
             "/readyz": lambda: _status(ready()),
-            "/metrics": lambda: (200, metrics()),
+            "/metrics": lambda: (200, *metrics()),
         }
         self._server: asyncio.Server | None = None
 
@@ -108,11 +119,10 @@ class HealthServer:
             writer.close()
             return
         try:
-            status, body, send_body = self._answer(head[:_MAX_HEADER_BYTES])
-            data = body.encode()
+            status, data, content_type, send_body = self._answer(head[:_MAX_HEADER_BYTES])
             writer.write(
                 f"HTTP/1.1 {status} {_REASONS[status]}\r\n"
-                f"Content-Type: text/plain; charset=utf-8\r\n"
+                f"Content-Type: {content_type}\r\n"
                 f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode()
                 + (data if send_body else b"")
             )
@@ -122,20 +132,24 @@ class HealthServer:
         finally:
             writer.close()
 
-    def _answer(self, head: bytes) -> tuple[int, str, bool]:
+    def _answer(self, head: bytes) -> tuple[int, bytes, str, bool]:
         method, _, rest = head.decode("latin-1").partition(" ")
         path = rest.partition(" ")[0].partition("?")[0]
         if method not in ("GET", "HEAD"):
-            return 405, "only GET and HEAD\n", True
+            return 405, b"only GET and HEAD\n", _TEXT, True
         route = self._routes.get(path)
         if route is None:
-            return 404, "try /livez, /readyz or /metrics\n", method == "GET"
-        status, body = route()
-        return status, body, method == "GET"
+            return 404, b"try /livez, /readyz or /metrics\n", _TEXT, method == "GET"
+        try:
+            status, body, content_type = route()
+        except Exception:  # a failing collector answers 500; it never stops the server
+            logger.exception("answering %s failed", path)
+            return 500, b"internal error; see the worker's log\n", _TEXT, method == "GET"
+        return status, body, content_type, method == "GET"
 
 
 async def serve_health(
-    settings: WorkerSettings, *, live: Check, ready: Check, metrics: Callable[[], str]
+    settings: WorkerSettings, *, live: Check, ready: Check, metrics: Exposition
 ) -> HealthServer:
     """A started server on ``settings.health_host:health_port``; a taken port says what to set."""
     server = HealthServer(
@@ -156,20 +170,10 @@ async def serve_health(
     return server
 
 
-def prometheus_text(counters: Mapping[str, int], ready: Mapping[str, bool]) -> str:
-    """Counters as ``cqrs_worker_<name>_total`` and per-source readiness, Prometheus text."""
-    lines = []
-    for name, value in counters.items():
-        lines += [f"# TYPE cqrs_worker_{name}_total counter", f"cqrs_worker_{name}_total {value}"]
-    lines.append("# TYPE cqrs_worker_source_ready gauge")
-    lines += [
-        f'cqrs_worker_source_ready{{source="{name}"}} {int(up)}' for name, up in ready.items()
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def _status(problem: str | None) -> tuple[int, str]:
-    return (200, "ok\n") if problem is None else (503, f"{problem}\n")
+def _status(problem: str | None) -> tuple[int, bytes, str]:
+    if problem is None:
+        return 200, b"ok\n", _TEXT
+    return 503, f"{problem}\n".encode(), _TEXT
 
 
 def probe(host: str, port: int, path: str, *, timeout: float = 5.0) -> tuple[int, str]:

@@ -73,6 +73,11 @@ class Lanes:
         """Deliveries submitted and not yet finished (queued or running)."""
         return self._pending
 
+    @property
+    def queued(self) -> int:
+        """Deliveries submitted and not running yet (waiting behind their key or for a slot)."""
+        return max(0, self._pending - len(self._running))
+
     def submit(self, delivery: Delivery) -> None:
         self._pending += 1
         if self._pending == 1:  # idle is set only while nothing is pending

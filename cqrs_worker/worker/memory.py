@@ -44,7 +44,7 @@ class InMemorySource:
     dead-lettered or acknowledged as unknown), in completion order. After
     :meth:`stop`, ``unacked`` holds what was received but not finished: a
     broker would redeliver those. Messages with the same key (per topic) run
-    in order; keyless ones run concurrently. ``stats.received`` counts what
+    in order; keyless ones run concurrently. ``stats`` counts what
     entered the pipeline.
     """
 
@@ -137,10 +137,18 @@ class InMemorySource:
 
     def _submit(self, message: InMemoryMessage) -> None:
         self._received[message.offset] = message
-        self._stats.received += 1
+        self._stats.add_received(message.topic, 1)
         lane = (message.topic, message.key) if message.key is not None else object()
         name = message.headers.get(EVENT_NAME_HEADER)
-        self._lanes.submit(Delivery(body=message.body, event_name=name, lane=lane, raw=message))
+        self._lanes.submit(
+            Delivery(
+                body=message.body,
+                event_name=name,
+                lane=lane,
+                raw=message,
+                destination=message.topic,
+            )
+        )
 
     def _done(self, delivery: Delivery) -> None:
         message: InMemoryMessage = delivery.raw

@@ -53,6 +53,8 @@ from cqrs_worker.envelope import EnvelopeCodec
 from cqrs_worker.errors import DecodeError, RetriesExhaustedError, UnknownEventError
 from cqrs_worker.event_mediator import EventMediator
 from cqrs_worker.middleware import Middleware, compose
+from cqrs_worker.observability import Outcome
+from cqrs_worker.observability.attempts import observe_attempts
 from cqrs_worker.observability.logcontext import bind as bind_log_context
 from cqrs_worker.observability.logcontext import unbind as unbind_log_context
 from cqrs_worker.observability.tracing import consumer_tracing
@@ -60,6 +62,7 @@ from cqrs_worker.worker.dead_letter import DeadLetterer, DeadLetterSink
 from cqrs_worker.worker.delivery import Delivery
 from cqrs_worker.worker.retry import Retrier, RetryPolicy
 from cqrs_worker.worker.stats import WorkerStats
+from cqrs_worker.worker.timeout import HandlerTimeouts, limit_attempts
 
 __all__ = ["Pipeline", "UnknownEventPolicy", "build_pipeline"]
 
@@ -78,6 +81,8 @@ def build_pipeline(
     on_unknown_event: UnknownEventPolicy = "ack",
     middlewares: Sequence[Middleware] = (),
     consumer_group: str | None = None,
+    handler_timeout: float | None = None,
+    observe: bool = True,
 ) -> Pipeline:
     """Compose the pipeline of the contract above, once per worker.
 
@@ -85,6 +90,12 @@ def build_pipeline(
     unit of work and the inbox go there). The returned callable finishes
     normally when the delivery may be acknowledged and raises only
     ``CancelledError``. ``consumer_group`` only labels trace spans.
+
+    ``handler_timeout`` bounds the handlers of each attempt
+    (:mod:`cqrs_worker.worker.timeout`). Every delivery ends with one outcome
+    counted in ``stats``; ``observe`` (on by default; off only to measure
+    its cost) also times the handlers of each attempt and tracks them in
+    flight.
 
     The stages are called directly rather than as middlewares: a message
     that succeeds costs one coroutine frame here, whatever the contract
@@ -97,7 +108,15 @@ def build_pipeline(
 
     decode = codec.decode
     ack_unknown = on_unknown_event == "ack"
-    attempt = compose(middlewares, dispatch)
+    handlers: Callable[[Delivery], Awaitable[None]] = dispatch
+    # Inside the middlewares: a unit of work waiting for its database is
+    # neither timed out nor "stuck"; only the handlers are.
+    if (timeouts := HandlerTimeouts(mediator.event_map, handler_timeout)).enabled:
+        handlers = limit_attempts(handlers, timeouts)
+    if observe:
+        handlers = observe_attempts(handlers, stats)
+    attempt = compose(middlewares, handlers)
+    finished = stats.finished
     retrier = Retrier(retry, stats=stats)
     dead_letter: Callable[[Delivery, DecodeError | RetriesExhaustedError], Awaitable[None]]
     dead_letter = DeadLetterer(
@@ -115,15 +134,17 @@ def build_pipeline(
         dead_letter = tracing.dead_letter(dead_letter)
 
     async def pipeline(delivery: Delivery) -> None:
+        outcome: Outcome = "handled"
         # Log lines (ours and the handlers') name this delivery while it runs.
         token = bind_log_context(delivery, worker_id)
         try:
             try:
                 delivery.event = decode(delivery.body, delivery.event_name)
-            except UnknownEventError:
+            except UnknownEventError as exc:
+                delivery.event_name = delivery.event_name or exc.event_name
                 if not ack_unknown:
                     raise
-                stats.unknown += 1
+                outcome = "unknown"
             else:
                 delivery.attempts += 1
                 failed: Exception | None = None
@@ -137,12 +158,12 @@ def build_pipeline(
                 if failed is not None:
                     await retrier.recover(delivery, failed, attempt)
         except (DecodeError, RetriesExhaustedError) as exc:
+            if isinstance(exc, DecodeError):
+                delivery.event_name = delivery.event_name or exc.event_name
             await dead_letter(delivery, exc)
+            outcome = "dead_lettered"
         finally:
             unbind_log_context(token)
-        if delivery.duplicate:
-            stats.duplicates += 1
-        else:
-            stats.handled += 1
+        finished(delivery, "duplicate" if delivery.duplicate else outcome)
 
     return pipeline if tracing is None else tracing.pipeline(pipeline)

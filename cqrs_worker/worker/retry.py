@@ -10,7 +10,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from cqrs_worker.errors import EventHandlingError, PermanentError, RetriesExhaustedError
+from cqrs_worker.errors import (
+    EventHandlingError,
+    HandlerTimeoutError,
+    PermanentError,
+    RetriesExhaustedError,
+)
 from cqrs_worker.middleware import CallNext
 from cqrs_worker.worker.delivery import Delivery
 from cqrs_worker.worker.stats import WorkerStats
@@ -97,7 +102,9 @@ class Retrier:
             if permanent or delivery.attempts >= policy.max_attempts:
                 raise RetriesExhaustedError(delivery.attempts, error) from error
             delay = policy.delay(delivery.attempts)
-            self._stats.retried += 1
+            self._stats.retry(
+                delivery, "timeout" if isinstance(error, HandlerTimeoutError) else "error"
+            )
             # One line per retried attempt and no traceback: the traceback is
             # logged once, with the outcome (the dead-letter line).
             logger.warning(

@@ -94,6 +94,9 @@ class WorkerSettings(BaseSettings):
     """Idempotent Kafka producer for dead letters; off for brokers without producer ids (Tansu)."""
     on_unknown_event: UnknownEventPolicy = "ack"
     """An event name nobody here handles: ``ack`` (count it) or ``dead-letter``."""
+    handler_timeout: float | None = pydantic.Field(default=None, gt=0)
+    """Seconds one handling attempt may take before it is cancelled and retried (reason
+    ``timeout``); a handler class may set its own ``handler_timeout``. None: no limit."""
 
     # -- Kafka group membership -------------------------------------------
     instance_id: str | None = None
@@ -110,6 +113,9 @@ class WorkerSettings(BaseSettings):
     # -- process ----------------------------------------------------------
     shutdown_timeout: float = pydantic.Field(default=30.0, ge=0)
     """Seconds in-flight work may take to finish after SIGTERM."""
+    liveness_stuck_after: float | None = pydantic.Field(default=None, gt=0)
+    """/livez fails while a handling attempt has run longer than this many seconds, so
+    Kubernetes restarts a wedged process. None: never."""
     health_port: int = pydantic.Field(default=8080, ge=0, le=65_535)
     """HTTP port of /livez, /readyz and /metrics; 0 turns the server off."""
     health_host: str = "0.0.0.0"

@@ -86,14 +86,17 @@ class Assignment:
         cancelled = await self.lanes.finish(_revoked, max(0.0, deadline - loop.time()))
         return states, dropped, cancelled
 
-    def dispatch(self, batch: Mapping[Any, Sequence[Any]]) -> int:
-        """Submit the records of a ``getmany`` result; returns how many were taken."""
+    def dispatch(
+        self, batch: Mapping[Any, Sequence[Any]], received: Callable[[str, int], None]
+    ) -> None:
+        """Submit the records of a ``getmany`` result; ``received(topic, count)`` counts them."""
         submit = self.lanes.submit
-        received = 0
         for tp, records in batch.items():
             state = self.partitions.get(tp)
             if state is None:  # revoked while this fetch was under way
                 continue
+            if state.start is None:
+                state.start = records[0].offset
             state.offsets.fetched_all([record.offset for record in records])
             topic, partition = tp.topic, tp.partition
             for record in records:
@@ -113,10 +116,10 @@ class Assignment:
                         (topic, partition) if key is None else (topic, partition, key),
                         record,
                         state,
+                        destination=topic,
                     )
                 )
-            received += len(records)
-        return received
+            received(topic, len(records))
 
     def _finished(self, delivery: Delivery) -> None:
         state: PartitionState = delivery.origin

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -101,6 +102,8 @@ class Committer:
                 )
                 return False
             self.commits += 1
+            now = time.monotonic()
             for state, position in due:
                 state.committed = position
+                state.committed_at = now
             return True

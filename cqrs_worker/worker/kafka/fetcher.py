@@ -24,7 +24,7 @@ class Fetcher:
     have room (waiting up to ``stall_timeout`` seconds, then pausing every
     partition and polling on, so the consumer is not thrown out of its group)
     and which partitions to pause. After each fetch round it wakes the
-    committer. ``stats.received`` counts the records handed over.
+    committer. ``stats`` counts the records handed over, per topic.
     """
 
     def __init__(
@@ -74,5 +74,5 @@ class Fetcher:
                 await flow.wait_for_room(1.0)
                 continue
             if batch and not self.stopping:
-                self._stats.received += assignment.dispatch(batch)
+                assignment.dispatch(batch, self._stats.add_received)
             committer.wake()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from cqrs_worker.worker.offsets import PartitionOffsets
@@ -18,7 +19,7 @@ class PartitionState:
     fetched under).
     """
 
-    __slots__ = ("committed", "offsets", "paused", "revoked", "tp")
+    __slots__ = ("committed", "committed_at", "offsets", "paused", "revoked", "start", "tp")
 
     def __init__(self, tp: Any) -> None:
         #: The aiokafka ``TopicPartition``.
@@ -26,6 +27,10 @@ class PartitionState:
         self.offsets = PartitionOffsets()
         #: The last position committed from this state (``None``: nothing yet).
         self.committed: int | None = None
+        #: When ``committed`` was last confirmed (``time.monotonic``; the assignment until then).
+        self.committed_at = time.monotonic()
+        #: The first offset fetched under this assignment: the group's position when it began.
+        self.start: int | None = None
         self.paused = False
         self.revoked = False
 
@@ -35,6 +40,15 @@ class PartitionState:
         if position is None or position == self.committed:
             return None
         return position
+
+    def lag(self, end: int | None) -> int | None:
+        """Messages between the committed position and ``end`` (the high watermark), if known."""
+        if end is None:
+            return None
+        position = self.committed if self.committed is not None else self.start
+        if position is None:  # nothing fetched yet although the fetch reached the end
+            return 0
+        return max(0, end - position)
 
     @property
     def uncommitted(self) -> int:

@@ -27,10 +27,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from cqrs_worker.errors import ConfigurationError
+from cqrs_worker.observability import SourceGauges
 from cqrs_worker.worker.kafka.assignment import Assignment
 from cqrs_worker.worker.kafka.committer import Committer
 from cqrs_worker.worker.kafka.connect import (
@@ -64,7 +66,7 @@ class KafkaSource:
 
     * ``bootstrap``, ``group_id``, ``topics`` — where to consume from.
     * ``pipeline`` — the delivery pipeline (:func:`~cqrs_worker.worker.pipeline.build_pipeline`).
-    * ``stats`` — counters; the source adds to ``received``.
+    * ``stats`` — counters; the source counts what it received and rebalances.
     * ``concurrency`` — deliveries handled at once (one key is always serial).
     * ``batch_size`` — records per fetch.
     * ``instance_id`` — static group membership (``group.instance.id``), or ``None``.
@@ -126,6 +128,7 @@ class KafkaSource:
         self._commit_timeout = commit_timeout
         self._fetch_timeout = fetch_timeout
         self._name = name
+        self._stats = stats
         pending = max_pending if max_pending is not None else 2 * batch_size
         flow = FlowControl(
             max_pending=pending,
@@ -181,6 +184,29 @@ class KafkaSource:
         if not self._started or self._closed or not self._assignment.partitions:
             return False
         return coordinator_known(self._consumer)
+
+    def gauges(self) -> SourceGauges:
+        """Queued deliveries, and lag and commit age per assigned partition (for ``/metrics``).
+
+        The end offset is the high watermark of the consumer's last fetch
+        (``consumer.highwater``), not a ListOffsets request: it costs nothing,
+        and Tansu's ListOffsets(latest) can report less than the end while the
+        fetch high watermark is right. A partition not fetched yet has no lag.
+        """
+        consumer = self._consumer
+        now = time.monotonic()
+        gauges = SourceGauges(queued=self._assignment.lanes.queued)
+        for tp, state in list(self._assignment.partitions.items()):
+            key = (tp.topic, tp.partition)
+            gauges.commit_age[key] = now - state.committed_at
+            try:
+                end = consumer.highwater(tp) if consumer is not None else None
+            except AssertionError:  # unassigned meanwhile (aiokafka asserts it is assigned)
+                continue
+            lag = state.lag(end)
+            if lag is not None:
+                gauges.lag[key] = lag
+        return gauges
 
     async def start(self) -> None:
         if self._started:
@@ -274,6 +300,7 @@ class KafkaSource:
         )
 
     async def _on_assigned(self, tps: frozenset[Any]) -> None:
+        self._stats.rebalances += 1
         self._assignment.assign(tps)
 
     # -- shutdown ------------------------------------------------------------

@@ -81,6 +81,12 @@ class QueueConsumer:
         amqp = tracker.channel
         return not amqp.is_closed and self._tag in amqp.consumers
 
+    @property
+    def unacked(self) -> int:
+        """Deliveries of the current channel received and not yet acknowledged."""
+        tracker = self._tracker
+        return 0 if tracker is None or tracker.closed else tracker.unacked
+
     async def start(self, connection: AbstractRobustConnection) -> None:
         channel = connection.channel(publisher_confirms=False)
         await channel.initialize()
@@ -157,6 +163,7 @@ class QueueConsumer:
     def _make_receiver(self, tracker: AckTracker) -> Callable[[aiormq.abc.DeliveredMessage], Any]:
         queue = self.queue
         stats = self._stats
+        add_received = stats.add_received
         submit = self._lanes.submit
         received = tracker.received
         ordered = self._order_unkeyed
@@ -165,7 +172,9 @@ class QueueConsumer:
         async def receive(message: aiormq.abc.DeliveredMessage) -> None:
             tag = cast(Basic.Deliver, message.delivery).delivery_tag or 0
             received(tag)
-            stats.received += 1
+            add_received(queue, 1)
+            if cast(Basic.Deliver, message.delivery).redelivered:
+                stats.add_redelivered(queue)
             headers = message.header.properties.headers
             name: Any = None
             key: Any = None
@@ -179,7 +188,7 @@ class QueueConsumer:
             else:
                 lane = (queue, None) if ordered else unkeyed()
             record = RabbitRecord(queue, message, tag, tracker)
-            submit(Delivery(message.body, name, lane, record))
+            submit(Delivery(message.body, name, lane, record, destination=queue))
 
         return receive
 

@@ -20,6 +20,7 @@ from aio_pika.abc import AbstractRobustConnection
 from faststream.rabbit import RabbitBroker
 
 from cqrs_worker.errors import ConfigurationError
+from cqrs_worker.observability import SourceGauges
 from cqrs_worker.worker.context import SourceContext
 from cqrs_worker.worker.delivery import Delivery
 from cqrs_worker.worker.lanes import Lanes
@@ -46,7 +47,7 @@ class RabbitSource:
       routing keys binding it to ``exchange``), or a name, meaning the queue
       of that name bound with the routing key of that name.
     * ``pipeline`` — from :func:`~cqrs_worker.worker.pipeline.build_pipeline`.
-    * ``stats`` — the worker's counters (``received`` is counted here).
+    * ``stats`` — the worker's counters (received and redelivered ones are counted here).
     * ``dead_letters`` — the :class:`RabbitDeadLetterSink` the pipeline
       dead-letters through; the source starts it on its connection and
       closes it. Its exchange must be ``dead_letter_exchange``.
@@ -167,6 +168,13 @@ class RabbitSource:
         if connection is None or self._stopping or not connection.connected.is_set():
             return False
         return all(consumer.consuming for consumer in self._consumers)
+
+    def gauges(self) -> SourceGauges:
+        """Queued deliveries and the unacknowledged ones per queue (for ``/metrics``)."""
+        return SourceGauges(
+            queued=self._lanes.queued,
+            unacked={consumer.queue: consumer.unacked for consumer in self._consumers},
+        )
 
     async def start(self) -> None:
         self._broker, self._connection = await connect(

@@ -77,5 +77,5 @@ async def test_a_worker_subscribes_becomes_ready_handles_and_stops_with_its_stat
 
     assert await worker.wait_async(30) == 0
     output = worker.output()
-    assert "worker stopped; stats: received=31, handled=31, retried=0, dead_lettered=1" in output
+    assert "worker stopped; stats: received=31, handled=30, retried=0, dead_lettered=1" in output
     assert await asyncio.to_thread(check, port) == 1  # gone

@@ -98,4 +98,6 @@ def raw_delivery(
 ) -> Delivery:
     headers = dict(headers or {})
     raw = InMemoryMessage(topic=topic, body=body, headers=headers, offset=offset)
-    return Delivery(body=body, event_name=headers.get("event_name"), lane=lane, raw=raw)
+    return Delivery(
+        body=body, event_name=headers.get("event_name"), lane=lane, raw=raw, destination=topic
+    )

@@ -112,8 +112,8 @@ async def test_metrics_list_the_counters_and_source_readiness() -> None:
     async with worker.running():
         text = worker.metrics()
 
-    assert "# TYPE cqrs_worker_received_total counter\ncqrs_worker_received_total 0" in text
-    assert 'cqrs_worker_source_ready{source="memory"} 1' in text
+    assert "# TYPE cqrs_worker_messages_received_total counter" in text
+    assert 'cqrs_worker_ready{source="memory"} 1.0' in text
 
 
 async def test_a_middleware_waiting_for_its_database_makes_the_worker_not_ready(
@@ -142,6 +142,8 @@ async def test_a_middleware_waiting_for_its_database_makes_the_worker_not_ready(
                 "not ready: UnitOfWork (database unreachable: 1 deliveries waiting for it)"
             )
             assert source.acked == []
+            # Waiting for the database is not a running (or stuck, or timed) handler.
+            assert len(worker.stats.in_flight) == 0
 
             folder.mkdir()
             await source.wait_acked(1, timeout=10)
@@ -256,3 +258,41 @@ def test_both_brokers_give_two_transports() -> None:
 def test_passwords_are_redacted_from_urls() -> None:
     assert redact("amqp://user:secret@rabbit:5672/vh") == "amqp://user:***@rabbit:5672/vh"
     assert redact("amqp://rabbit/") == "amqp://rabbit/"
+
+
+async def test_an_attempt_running_past_liveness_stuck_after_makes_the_worker_not_live() -> None:
+    journal = Journal(gate=asyncio.Event())
+    memory = Memory()
+    await memory.broker.start()
+    worker = Worker(mediator(journal), settings(liveness_stuck_after=1.0), sources=[memory])
+
+    async with worker.running():
+        [source] = memory.sources
+        source.put(OutgoingMessage.from_event(placed(1)))
+        await async_wait_until(lambda: journal.running == 1, timeout=5)
+        assert worker.liveness() is None  # running, not yet for long
+
+        await async_wait_until(lambda: worker.liveness() is not None, timeout=10)
+        problem = worker.liveness() or ""
+        assert "a handling attempt of OrderPlaced has run for" in problem
+        assert "CQRS_WORKER_LIVENESS_STUCK_AFTER (1s)" in problem
+
+        journal.gate.set()  # type: ignore[union-attr]  # set above
+        await source.wait_acked(1, timeout=5)
+        assert worker.liveness() is None
+
+
+async def test_without_liveness_stuck_after_a_long_attempt_stays_live() -> None:
+    journal = Journal(gate=asyncio.Event())
+    memory = Memory()
+    await memory.broker.start()
+    worker = Worker(mediator(journal), settings(), sources=[memory])
+
+    async with worker.running():
+        [source] = memory.sources
+        source.put(OutgoingMessage.from_event(placed(1)))
+        await async_wait_until(lambda: journal.running == 1, timeout=5)
+        assert worker.stats.in_flight.oldest() is not None
+        assert worker.liveness() is None
+        journal.gate.set()  # type: ignore[union-attr]  # set above
+        await source.wait_acked(1, timeout=5)

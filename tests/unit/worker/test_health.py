@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 from collections.abc import AsyncIterator
 
 import pytest
@@ -29,7 +30,7 @@ async def server() -> AsyncIterator[tuple[HealthServer, State]]:
         port=0,
         live=lambda: state.live,
         ready=lambda: state.ready,
-        metrics=lambda: "cqrs_worker_handled_total 3\n",
+        metrics=lambda: (b"cqrs_worker_handled_total 3\n", "text/plain; version=1.0.0"),
     )
     await health.start()
     try:
@@ -102,7 +103,7 @@ async def test_a_running_worker_is_live_and_ready_and_stops_serving_after_stop()
         assert await get(port, "/readyz") == (200, "ok\n")
         status, body = await get(port, "/metrics")
         assert status == 200
-        assert 'cqrs_worker_source_ready{source="memory"} 1' in body
+        assert 'cqrs_worker_ready{source="memory"} 1.0' in body
 
     with pytest.raises(ConnectionRefusedError):
         await get(port, "/livez")
@@ -122,3 +123,32 @@ async def test_a_taken_health_port_is_a_configuration_error() -> None:
     finally:
         blocker.close()
         await blocker.wait_closed()
+
+
+async def test_a_failing_metrics_callable_answers_500_and_the_server_lives_on() -> None:
+    def broken() -> tuple[bytes, str]:
+        raise RuntimeError("collector bug")
+
+    health = HealthServer(
+        host="127.0.0.1", port=0, live=lambda: None, ready=lambda: None, metrics=broken
+    )
+    await health.start()
+    try:
+        assert (await get(health.port, "/metrics"))[0] == 500
+        assert await get(health.port, "/livez") == (200, "ok\n")
+    finally:
+        await health.close()
+
+
+async def test_metrics_carry_their_own_content_type(server: tuple[HealthServer, State]) -> None:
+    health, _ = server
+
+    def content_type() -> str | None:
+        connection = http.client.HTTPConnection("127.0.0.1", health.port, timeout=5)
+        try:
+            connection.request("GET", "/metrics")
+            return connection.getresponse().getheader("Content-Type")
+        finally:
+            connection.close()
+
+    assert await asyncio.to_thread(content_type) == "text/plain; version=1.0.0"

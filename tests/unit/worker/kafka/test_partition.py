@@ -28,3 +28,16 @@ def test_the_position_after_the_finished_prefix_is_committed_once() -> None:
 
     state.offsets.finished(8)
     assert state.to_commit() == 10
+
+
+def test_lag_is_the_end_minus_the_committed_position_or_where_fetching_began() -> None:
+    state = PartitionState(TopicPartition("orders", 0))
+
+    assert state.lag(None) is None  # no fetch answered yet: no end known
+    assert state.lag(40) == 0  # fetched nothing although the fetch reached the end
+    state.start = 30  # the group's committed position when this assignment began
+    assert state.lag(40) == 10
+    state.committed = 38
+    assert state.lag(40) == 2
+    state.committed = 40
+    assert state.lag(40) == 0
