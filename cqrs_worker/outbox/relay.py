@@ -16,6 +16,13 @@ The delivery contract, in one place:
 * Stopping (``stop`` set, e.g. by SIGTERM in the CLI) lets each batch in hand
   finish and commit, which releases its locks; then the broker is closed.
 
+Outages: a database or broker error never ends :meth:`EventProducer.run`.
+A cycle that loses its database connection rolls back (its rows stay
+pending; rows the broker already has are published again: consumers
+deduplicate), and the relay tries again after a pause that doubles up to
+10 s. While a dependency is down, :attr:`EventProducer.readiness` says so
+(``/readyz`` of ``cqrs-worker relay`` answers 503 naming it).
+
 On SQLite (no row locks) each batch is read, published and marked in separate
 short transactions so writers are never held up; run one relay per database.
 """
@@ -32,11 +39,14 @@ from types import TracebackType
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cqrs_worker.brokers._failure import describe
 from cqrs_worker.brokers.protocol import MessageBroker
 from cqrs_worker.errors import PublishError
 from cqrs_worker.outbox.claim import ClaimQueries
 from cqrs_worker.outbox.cycle import Cycle, InFlight, Outcome
 from cqrs_worker.outbox.locking import RowLocking, row_locking
+from cqrs_worker.outbox.observer import NoObserver, RelayObserver
+from cqrs_worker.outbox.readiness import RelayReadiness
 from cqrs_worker.outbox.repository import SqlAlchemyOutboxedEventRepository
 from cqrs_worker.outbox.settings import RelaySettings
 from cqrs_worker.outbox.table import notify_channel
@@ -46,7 +56,8 @@ __all__ = ["EventProducer"]
 
 logger = logging.getLogger(__name__)
 
-_MAX_FAILURE_PAUSE = 30.0
+#: The longest pause between attempts while the database or the broker is away.
+_MAX_FAILURE_PAUSE = 10.0
 
 
 class EventProducer:
@@ -54,7 +65,8 @@ class EventProducer:
 
     ``run()`` owns the broker's lifecycle (start, close); for one-off use,
     ``async with producer: await producer.drain()``. Replace :attr:`settings`
-    only before ``run()``.
+    and :attr:`observer` (told of every claim and publish, e.g. metrics) only
+    before ``run()``. :attr:`readiness` says which dependency is down.
     """
 
     def __init__(
@@ -69,6 +81,8 @@ class EventProducer:
         self.broker = broker
         self.repository = repository or SqlAlchemyOutboxedEventRepository()
         self.settings = settings or RelaySettings()
+        self.observer: RelayObserver = NoObserver()
+        self.readiness = RelayReadiness()
         self._wakeup = Wakeup()
 
     async def __aenter__(self) -> EventProducer:
@@ -87,6 +101,7 @@ class EventProducer:
         """Start the broker, relay until ``stop`` is set, let batches in hand finish, close."""
         stop = stop or asyncio.Event()
         if not await self._start_broker(stop):
+            self.readiness.stopping()
             return
         cycle = await self._cycle()
         depth = self._depth(cycle)
@@ -105,6 +120,7 @@ class EventProducer:
                 if self.settings.retention is not None:
                     tasks.create_task(self._retention(stop))
         finally:
+            self.readiness.stopping()
             await self.broker.close()
         logger.info("relay of outbox table %r stopped", cycle.claims.table.name)
 
@@ -143,10 +159,20 @@ class EventProducer:
                 await _sleep_unless(stop, failure_pause)
                 failure_pause = min(failure_pause * 2, _MAX_FAILURE_PAUSE)
                 continue
-            failure_pause = self.settings.retry_delay
             if outcome.published:
+                failure_pause = self.settings.retry_delay
                 idle = self.settings.idle_delay
                 continue
+            if self.readiness.is_up("database"):
+                await self._wakeup.relisten()
+            if not self.readiness.is_up("broker"):
+                # Nothing due (the failed rows wait for their retry): see whether
+                # the broker is back, so readiness does not wait for the next row.
+                await self._reconnect_broker()
+                await _sleep_unless(stop, failure_pause)
+                failure_pause = min(failure_pause * 2, _MAX_FAILURE_PAUSE)
+                continue
+            failure_pause = self.settings.retry_delay
             # Nothing due, or every claimed row waits behind another relay's batch.
             await self._wakeup.pause(idle)
             idle = min(idle * 2, self.settings.max_idle_delay)
@@ -184,8 +210,15 @@ class EventProducer:
     ) -> Outcome:
         try:
             return await cycle.run(previous=previous, on_claimed=claimed.set_result)
-        except SQLAlchemyError as exc:
-            logger.warning("outbox database error, retrying: %s", exc)
+        except Exception as exc:
+            # Whatever the driver raises on a lost connection (SQLAlchemy's
+            # errors, a bare ConnectionResetError or OSError from asyncpg, a
+            # timeout): the transaction is gone, its rows stay pending.
+            reason = _database_failure(exc)
+            self.readiness.down("database", reason)
+            logger.warning(
+                "outbox database error, retrying: %s", reason, exc_info=not _is_expected(exc)
+            )
             return Outcome(failed=True)
         finally:
             if not claimed.done():
@@ -196,8 +229,10 @@ class EventProducer:
         while not stop.is_set():
             try:
                 await self.broker.start()
+                self.readiness.up("broker")
                 return True
             except PublishError as exc:
+                self.readiness.down("broker", str(exc))
                 logger.warning("broker not reachable, retrying in %.1fs: %s", pause, exc)
             await _sleep_unless(stop, pause)
             pause = min(pause * 2, _MAX_FAILURE_PAUSE)
@@ -209,9 +244,24 @@ class EventProducer:
                 deleted = await self.purge()
                 if deleted:
                     logger.info("deleted %d published outbox row(s) past retention", deleted)
-            except SQLAlchemyError as exc:
-                logger.warning("outbox retention failed, trying again later: %s", exc)
+            except Exception as exc:  # an outage; the next round deletes what this one did not
+                logger.warning(
+                    "outbox retention failed, trying again later: %s", _database_failure(exc)
+                )
             await _sleep_unless(stop, self.settings.retention_interval)
+
+    async def _reconnect_broker(self) -> None:
+        """Close and start the broker again; marks it up when that works."""
+        try:
+            await self.broker.close()
+        except Exception:  # a broken connection may fail to close; starting anew is what counts
+            logger.debug("closing the broker before reconnecting raised", exc_info=True)
+        try:
+            await self.broker.start()
+        except PublishError as exc:
+            self.readiness.down("broker", str(exc))
+            return
+        self.readiness.up("broker")
 
     async def _wake_on(self, stop: asyncio.Event) -> None:
         await stop.wait()
@@ -240,11 +290,31 @@ class EventProducer:
             block_key_on_failure=self.settings.block_key_on_failure,
             dialect=self.engine.dialect.name,
         )
-        return Cycle(self.engine, self.broker, claims, self.settings)
+        return Cycle(
+            self.engine,
+            self.broker,
+            claims,
+            self.settings,
+            readiness=self.readiness,
+            observer=self.observer,
+        )
 
 
 def _utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
+
+
+def _database_failure(exc: BaseException) -> str:
+    """One line: SQLAlchemy's text carries the whole statement, the driver's error suffices."""
+    orig = getattr(exc, "orig", None)
+    return describe(orig if isinstance(orig, BaseException) else exc).splitlines()[0]
+
+
+def _is_expected(exc: BaseException) -> bool:
+    """An outage, not a bug: worth one line, not a traceback."""
+    return isinstance(exc, SQLAlchemyError | OSError | TimeoutError) or "connection" in (
+        type(exc).__name__.lower()
+    )
 
 
 def _add(a: Outcome, b: Outcome) -> Outcome:

@@ -1,0 +1,61 @@
+"""What the running relay knows of its dependencies: :class:`RelayReadiness`.
+
+The relay is ready when the database answered its last claim and the broker
+confirmed its last publish (or accepted a reconnect). Each dependency is
+either up or down with a one-line reason, which ``/readyz`` shows and the
+``cqrs_worker_relay_ready{dependency}`` gauge reports. The relay learns of a
+broker outage from a failed publish: an idle relay cannot tell, and stays
+ready until it has something to publish.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Final, Literal
+
+__all__ = ["DEPENDENCIES", "Dependency", "RelayReadiness"]
+
+logger = logging.getLogger(__name__)
+
+Dependency = Literal["database", "broker"]
+DEPENDENCIES: Final[tuple[Dependency, ...]] = ("database", "broker")
+
+
+class RelayReadiness:
+    """Each dependency's state: ``None`` when up, else why it is not."""
+
+    def __init__(self) -> None:
+        self._down: dict[Dependency, str] = {
+            "database": "not reached yet",
+            "broker": "not started yet",
+        }
+        self._stopping = False
+
+    def up(self, dependency: Dependency) -> None:
+        if self._down.pop(dependency, None) is not None:
+            logger.info("relay: %s reachable again", dependency)
+
+    def down(self, dependency: Dependency, reason: str) -> None:
+        if dependency not in self._down:
+            logger.warning("relay: %s unreachable: %s", dependency, reason)
+        self._down[dependency] = reason
+
+    def stopping(self) -> None:
+        self._stopping = True
+
+    def is_up(self, dependency: Dependency) -> bool:
+        return dependency not in self._down
+
+    def problems(self) -> dict[Dependency, str]:
+        """The dependencies that are down, with why (empty when ready)."""
+        return dict(self._down)
+
+    def check(self) -> str | None:
+        """``None`` when ready, else the ``/readyz`` body naming what is down."""
+        if self._stopping:
+            return "not ready: relay stopping"
+        if not self._down:
+            return None
+        return "not ready: " + "; ".join(
+            f"{name} ({self._down[name]})" for name in DEPENDENCIES if name in self._down
+        )
