@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import orjson
 
+from cqrs_worker.brokers._failure import describe
 from cqrs_worker.brokers.message import OutgoingMessage
 from cqrs_worker.brokers.protocol import MessageBroker
 from cqrs_worker.errors import PublishError
@@ -54,6 +55,9 @@ class Batch:
             await broker.publish(self._messages)
         except PublishError as exc:
             self.error = str(exc) or type(exc).__name__
+            return
+        except Exception as exc:  # a broker outside the contract: still a failed publish
+            self.error = describe(exc)
             return
         self.published = self.sendable
 

@@ -4,13 +4,16 @@ The relay is ready when the database answered its last claim and the broker
 confirmed its last publish (or accepted a reconnect). Each dependency is
 either up or down with a one-line reason, which ``/readyz`` shows and the
 ``cqrs_worker_relay_ready{dependency}`` gauge reports. The relay learns of a
-broker outage from a failed publish: an idle relay cannot tell, and stays
-ready until it has something to publish.
+broker outage from a failed publish, and that it is over from a publish that
+works: an idle relay stays ready, and one whose failed rows wait for their
+retry stays not ready until one goes out (or nothing failed for two retry
+periods).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Final, Literal
 
 __all__ = ["DEPENDENCIES", "Dependency", "RelayReadiness"]
@@ -29,9 +32,11 @@ class RelayReadiness:
             "database": "not reached yet",
             "broker": "not started yet",
         }
+        self._since: dict[Dependency, float] = {}
         self._stopping = False
 
     def up(self, dependency: Dependency) -> None:
+        self._since.pop(dependency, None)
         if self._down.pop(dependency, None) is not None:
             logger.info("relay: %s reachable again", dependency)
 
@@ -39,6 +44,13 @@ class RelayReadiness:
         if dependency not in self._down:
             logger.warning("relay: %s unreachable: %s", dependency, reason)
         self._down[dependency] = reason
+        self._since[dependency] = time.monotonic()
+
+    def expire(self, dependency: Dependency, *, after: float) -> None:
+        """Up again if nothing marked it down for ``after`` seconds."""
+        since = self._since.get(dependency)
+        if since is not None and time.monotonic() - since >= after:
+            self.up(dependency)
 
     def stopping(self) -> None:
         self._stopping = True

@@ -36,14 +36,13 @@ import logging
 from collections.abc import AsyncIterator
 from types import TracebackType
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cqrs_worker.brokers._failure import describe
 from cqrs_worker.brokers.protocol import MessageBroker
 from cqrs_worker.errors import PublishError
+from cqrs_worker.outbox.chain import database_failure, run_chain
 from cqrs_worker.outbox.claim import ClaimQueries
-from cqrs_worker.outbox.cycle import Cycle, InFlight, Outcome
+from cqrs_worker.outbox.cycle import Cycle
 from cqrs_worker.outbox.locking import RowLocking, row_locking
 from cqrs_worker.outbox.observer import NoObserver, RelayObserver
 from cqrs_worker.outbox.readiness import RelayReadiness
@@ -154,7 +153,7 @@ class EventProducer:
     async def _relay(self, cycle: Cycle, depth: int, stop: asyncio.Event) -> None:
         idle, failure_pause = self.settings.idle_delay, self.settings.retry_delay
         while not stop.is_set():
-            outcome = await self._chain(cycle, depth, stop)
+            outcome = await run_chain(cycle, depth, stop)
             if outcome.failed:
                 await _sleep_unless(stop, failure_pause)
                 failure_pause = min(failure_pause * 2, _MAX_FAILURE_PAUSE)
@@ -163,66 +162,16 @@ class EventProducer:
                 failure_pause = self.settings.retry_delay
                 idle = self.settings.idle_delay
                 continue
+            failure_pause = self.settings.retry_delay
             if self.readiness.is_up("database"):
                 await self._wakeup.relisten()
-            if not self.readiness.is_up("broker"):
-                # Nothing due (the failed rows wait for their retry): see whether
-                # the broker is back, so readiness does not wait for the next row.
-                await self._reconnect_broker()
-                await _sleep_unless(stop, failure_pause)
-                failure_pause = min(failure_pause * 2, _MAX_FAILURE_PAUSE)
-                continue
-            failure_pause = self.settings.retry_delay
+            # A broker is known to be back only by a publish that works. With
+            # nothing to publish for two retry periods, the outage is over as
+            # far as anyone can tell.
+            self.readiness.expire("broker", after=2 * self.settings.max_retry_delay)
             # Nothing due, or every claimed row waits behind another relay's batch.
             await self._wakeup.pause(idle)
             idle = min(idle * 2, self.settings.max_idle_delay)
-
-    async def _chain(self, cycle: Cycle, depth: int, stop: asyncio.Event) -> Outcome:
-        """Run cycles, up to ``depth`` at once, while batches come back full.
-
-        Returns, with every cycle finished and their outcomes summed, once the
-        chain runs dry: a batch short of ``batch_size``, a failure, or ``stop``.
-        """
-        running: list[asyncio.Task[Outcome]] = []
-        previous: InFlight | None = None
-        total = Outcome()
-        try:
-            while not stop.is_set():
-                claimed: asyncio.Future[InFlight | None] = (
-                    asyncio.get_running_loop().create_future()
-                )
-                running.append(asyncio.create_task(self._guarded(cycle, previous, claimed)))
-                previous = await claimed  # None: the cycle ended before claiming
-                while running and (running[0].done() or len(running) >= depth):
-                    total = _add(total, await running.pop(0))
-                if previous is None or total.failed or previous.claimed < self.settings.batch_size:
-                    break
-        finally:
-            for outcome in await asyncio.gather(*running):
-                total = _add(total, outcome)
-        return total
-
-    async def _guarded(
-        self,
-        cycle: Cycle,
-        previous: InFlight | None,
-        claimed: asyncio.Future[InFlight | None],
-    ) -> Outcome:
-        try:
-            return await cycle.run(previous=previous, on_claimed=claimed.set_result)
-        except Exception as exc:
-            # Whatever the driver raises on a lost connection (SQLAlchemy's
-            # errors, a bare ConnectionResetError or OSError from asyncpg, a
-            # timeout): the transaction is gone, its rows stay pending.
-            reason = _database_failure(exc)
-            self.readiness.down("database", reason)
-            logger.warning(
-                "outbox database error, retrying: %s", reason, exc_info=not _is_expected(exc)
-            )
-            return Outcome(failed=True)
-        finally:
-            if not claimed.done():
-                claimed.set_result(None)
 
     async def _start_broker(self, stop: asyncio.Event) -> bool:
         pause = self.settings.retry_delay
@@ -246,22 +195,9 @@ class EventProducer:
                     logger.info("deleted %d published outbox row(s) past retention", deleted)
             except Exception as exc:  # an outage; the next round deletes what this one did not
                 logger.warning(
-                    "outbox retention failed, trying again later: %s", _database_failure(exc)
+                    "outbox retention failed, trying again later: %s", database_failure(exc)
                 )
             await _sleep_unless(stop, self.settings.retention_interval)
-
-    async def _reconnect_broker(self) -> None:
-        """Close and start the broker again; marks it up when that works."""
-        try:
-            await self.broker.close()
-        except Exception:  # a broken connection may fail to close; starting anew is what counts
-            logger.debug("closing the broker before reconnecting raised", exc_info=True)
-        try:
-            await self.broker.start()
-        except PublishError as exc:
-            self.readiness.down("broker", str(exc))
-            return
-        self.readiness.up("broker")
 
     async def _wake_on(self, stop: asyncio.Event) -> None:
         await stop.wait()
@@ -302,23 +238,6 @@ class EventProducer:
 
 def _utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
-
-
-def _database_failure(exc: BaseException) -> str:
-    """One line: SQLAlchemy's text carries the whole statement, the driver's error suffices."""
-    orig = getattr(exc, "orig", None)
-    return describe(orig if isinstance(orig, BaseException) else exc).splitlines()[0]
-
-
-def _is_expected(exc: BaseException) -> bool:
-    """An outage, not a bug: worth one line, not a traceback."""
-    return isinstance(exc, SQLAlchemyError | OSError | TimeoutError) or "connection" in (
-        type(exc).__name__.lower()
-    )
-
-
-def _add(a: Outcome, b: Outcome) -> Outcome:
-    return Outcome(a.claimed + b.claimed, a.published + b.published, a.failed or b.failed)
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
