@@ -30,7 +30,7 @@ class Batch:
         self.published: list[ClaimedRow] = []
         self.error: str | None = None
         self._messages: list[OutgoingMessage] = []
-        self._unreadable: list[tuple[ClaimedRow, str]] = []
+        self.unreadable: list[tuple[ClaimedRow, str]] = []
 
     def prepare(self) -> None:
         """Build the messages; decide which rows go out (:attr:`sendable`)."""
@@ -41,7 +41,7 @@ class Batch:
             try:
                 self._messages.append(row.message())
             except (zlib.error, orjson.JSONDecodeError, ValueError, TypeError) as exc:
-                self._unreadable.append((row, f"unreadable outbox row: {exc!r}"))
+                self.unreadable.append((row, f"unreadable outbox row: {exc!r}"))
                 if row.partition_key is not None:
                     held_keys.add(row.partition_key)
                 continue
@@ -63,7 +63,7 @@ class Batch:
 
     def failures(self) -> list[tuple[list[ClaimedRow], str]]:
         """Rows to count a failed attempt for, grouped by their error text."""
-        groups = [([row], error) for row, error in self._unreadable]
+        groups = [([row], error) for row, error in self.unreadable]
         if self.error is not None:
             groups.append((self.sendable, self.error))
         return groups

@@ -164,9 +164,10 @@ class Cycle:
         """After the commit: what the batch did (only committed outcomes count)."""
         if batch.published:
             notify(self.observer.published, len(batch.published), seconds)
-        failed = sum(len(rows) for rows, _ in batch.failures())
-        if failed:
-            notify(self.observer.publish_failed, failed)
+        elif batch.error is not None:
+            notify(self.observer.publish_failed, len(batch.sendable), seconds)
+        if batch.unreadable:
+            notify(self.observer.publish_failed, len(batch.unreadable), None)
 
     async def _record(self, conn: AsyncConnection, batch: Batch) -> None:
         now = _utcnow()

@@ -25,8 +25,9 @@ class RelayObserver(Protocol):
     def published(self, rows: int, seconds: float) -> None:
         """The broker confirmed ``rows`` rows in ``seconds`` and they were marked published."""
 
-    def publish_failed(self, rows: int) -> None:
-        """An attempt to publish ``rows`` rows failed (each row counts one attempt)."""
+    def publish_failed(self, rows: int, seconds: float | None) -> None:
+        """Publishing ``rows`` rows failed, one attempt each: the broker call failed after
+        ``seconds``, or (``None``) the rows could not be read and were never sent."""
 
 
 class NoObserver:
@@ -38,11 +39,11 @@ class NoObserver:
     def published(self, rows: int, seconds: float) -> None:
         pass
 
-    def publish_failed(self, rows: int) -> None:
+    def publish_failed(self, rows: int, seconds: float | None) -> None:
         pass
 
 
-def notify(call: Callable[..., None], *args: float) -> None:
+def notify(call: Callable[..., None], *args: float | None) -> None:
     """Call an observer method; what it raises is logged, never passed on."""
     try:
         call(*args)

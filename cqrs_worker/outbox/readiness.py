@@ -55,6 +55,10 @@ class RelayReadiness:
     def stopping(self) -> None:
         self._stopping = True
 
+    @property
+    def is_stopping(self) -> bool:
+        return self._stopping
+
     def is_up(self, dependency: Dependency) -> bool:
         return dependency not in self._down
 

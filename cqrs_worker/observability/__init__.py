@@ -1,0 +1,1 @@
+"""Observability: metrics (prometheus-client) for the worker and the relay."""
