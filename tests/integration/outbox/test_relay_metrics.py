@@ -171,7 +171,9 @@ async def _wait(
     """Poll ``condition`` (a scrape: nothing to wait on) until it holds, under a deadline."""
     try:
         async with asyncio.timeout(timeout):
-            while not await condition():
+            while True:
+                if await condition():
+                    return
                 await asyncio.sleep(0.1)
     except TimeoutError:
         raise TimeoutError(f"after {timeout}s: {message()}") from None
