@@ -36,9 +36,9 @@ class RelayReadiness:
         self._stopping = False
 
     def up(self, dependency: Dependency) -> None:
-        self._since.pop(dependency, None)
-        if self._down.pop(dependency, None) is not None:
+        if self._since.pop(dependency, None) is not None:  # down since it was first reached
             logger.info("relay: %s reachable again", dependency)
+        self._down.pop(dependency, None)
 
     def down(self, dependency: Dependency, reason: str) -> None:
         if dependency not in self._down:
