@@ -59,14 +59,9 @@ async def test_relay_rides_out_a_cut_database_connection(
         proxy.cut()
         async with direct.begin() as conn:
             await repository.add_many(conn, events[100:200])
-        await async_wait_until(
-            lambda: "database" in producer.readiness.problems() or running.done(),
-            timeout=30,
-            message="readiness never named the database",
-        )
         await asyncio.sleep(3.0)  # the outage lasts: the relay keeps trying meanwhile
-        assert "database" in producer.readiness.problems()
         assert not running.done(), f"the relay stopped: {running}"
+        assert "database" in producer.readiness.problems()
         proxy.restore()
         async with direct.begin() as conn:
             await repository.add_many(conn, events[200:])
