@@ -104,6 +104,7 @@ class Cycle:
             if not me.published.done():
                 me.published.set_result(False)
             self._in_flight.difference_update(me.ids)
+            self.readiness.beat()
 
     async def _locked(
         self, me: InFlight, previous: InFlight | None, on_claimed: Callable[[InFlight], None]

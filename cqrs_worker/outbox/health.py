@@ -5,7 +5,8 @@ On ``CQRS_WORKER_RELAY_HEALTH_HOST:CQRS_WORKER_RELAY_HEALTH_PORT`` (default
 (:class:`~cqrs_worker.worker.health.HealthServer`), so ``cqrs-worker check
 --port 8081`` probes a relay too:
 
-* ``/livez`` -- 200 while the process serves (a relay that cannot go on exits);
+* ``/livez`` -- 200 while the relay makes progress; 503 when it made none for
+  ``CQRS_WORKER_RELAY_LIVENESS_STUCK_AFTER`` seconds (default 300, 0 off);
 * ``/readyz`` -- 200 while the database answers and the broker confirms; 503
   naming the dependency that is down (``database``, ``broker``), or while
   stopping;
@@ -49,7 +50,7 @@ async def relay_health(producer: EventProducer) -> AsyncIterator[HealthServer | 
     server = HealthServer(
         host=settings.health_host,
         port=settings.health_port,
-        live=lambda: None,
+        live=lambda: producer.readiness.live(settings.liveness_stuck_after),
         ready=producer.readiness.check,
         metrics=metrics.exposition,
     )

@@ -1,4 +1,4 @@
-"""What the running relay knows of its dependencies: :class:`RelayReadiness`.
+"""What the running relay knows of its dependencies and of itself: :class:`RelayReadiness`.
 
 The relay is ready when the database answered its last claim and the broker
 confirmed its last publish (or accepted a reconnect). Each dependency is
@@ -8,6 +8,11 @@ broker outage from a failed publish, and that it is over from a publish that
 works: an idle relay stays ready, and one whose failed rows wait for their
 retry stays not ready until one goes out (or nothing failed for two retry
 periods).
+
+Liveness: the relay beats at every turn of its loop and at the end of every
+cycle. A relay that has not beaten for ``liveness_stuck_after`` seconds is
+wedged (a statement that never returns, say, on a connection a network
+partition left half-open) and ``/livez`` fails, so Kubernetes restarts it.
 """
 
 from __future__ import annotations
@@ -34,6 +39,18 @@ class RelayReadiness:
         }
         self._since: dict[Dependency, float] = {}
         self._stopping = False
+        self._beat = time.monotonic()
+
+    def beat(self) -> None:
+        """The relay made progress (a loop turn, a finished cycle)."""
+        self._beat = time.monotonic()
+
+    def live(self, stuck_after: float) -> str | None:
+        """``None`` while the relay beats at least every ``stuck_after`` seconds (0: always)."""
+        quiet = time.monotonic() - self._beat
+        if stuck_after <= 0 or quiet <= stuck_after:
+            return None
+        return f"relay stuck: no progress for {quiet:.0f}s (liveness_stuck_after {stuck_after:g}s)"
 
     def up(self, dependency: Dependency) -> None:
         if self._since.pop(dependency, None) is not None:  # down since it was first reached

@@ -153,6 +153,7 @@ class EventProducer:
     async def _relay(self, cycle: Cycle, depth: int, stop: asyncio.Event) -> None:
         idle, failure_pause = self.settings.idle_delay, self.settings.retry_delay
         while not stop.is_set():
+            self.readiness.beat()
             outcome = await run_chain(cycle, depth, stop)
             if outcome.failed:
                 await _sleep_unless(stop, failure_pause)
@@ -176,6 +177,7 @@ class EventProducer:
     async def _start_broker(self, stop: asyncio.Event) -> bool:
         pause = self.settings.retry_delay
         while not stop.is_set():
+            self.readiness.beat()
             try:
                 await self.broker.start()
                 self.readiness.up("broker")

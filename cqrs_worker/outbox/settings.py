@@ -51,6 +51,8 @@ class RelaySettings(BaseSettings):
     health_host: str = "0.0.0.0"
     metrics_interval: float = pydantic.Field(default=10.0, gt=0)
     """Seconds between reads of the pending and failed counts for ``/metrics``."""
+    liveness_stuck_after: float = pydantic.Field(default=300.0, ge=0)
+    """``/livez`` fails when the relay made no progress for this long (0 turns it off)."""
 
     @pydantic.model_validator(mode="after")
     def _ordered_delays(self) -> RelaySettings:

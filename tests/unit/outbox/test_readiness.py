@@ -55,3 +55,18 @@ def test_a_broker_outage_expires_only_after_a_quiet_period(
     now[0] += 1
     readiness.expire("broker", after=120)
     assert readiness.is_up("broker")
+
+
+def test_liveness_fails_only_after_the_relay_stopped_beating(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    readiness = RelayReadiness()
+    now[0] += 300
+    assert readiness.live(300) is None
+    now[0] += 1
+    assert readiness.live(300) == "relay stuck: no progress for 301s (liveness_stuck_after 300s)"
+    assert readiness.live(0) is None  # turned off
+    readiness.beat()
+    assert readiness.live(300) is None
