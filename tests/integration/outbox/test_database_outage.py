@@ -1,14 +1,17 @@
 """The database goes away mid-run (issue 9, finding 2): the relay rides it out, nothing is lost.
 
-The relay reaches PostgreSQL through a TCP proxy that aborts every connection
-and resets new ones while cut; the test writes rows directly. Before the fix
-the relay's task ended with a plain ``ConnectionError`` and rows stayed pending.
+The relay reaches PostgreSQL (asyncpg) or MariaDB (asyncmy) through a TCP
+proxy that aborts every connection and resets new ones while cut; the test
+writes rows directly. Before the fix the relay's task ended with a plain
+``ConnectionError`` (asyncpg) or asyncmy's own ``OperationalError``, neither
+a SQLAlchemy error, and rows stayed pending.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -17,7 +20,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from cqrs_worker.brokers import InMemoryBroker
 from cqrs_worker.outbox import EventProducer, OutboxRepository, RelaySettings, outbox_table
-from tests.integration.outbox.conftest import step
+from tests.integration.outbox.conftest import database_url, step
 from tests.support.names import unique_name
 from tests.support.net import LOOPBACK
 from tests.support.proxy import TcpProxy
@@ -35,16 +38,21 @@ def via_proxy(url: str, proxy: TcpProxy) -> str:
 
 
 @pytest.mark.timeout(90)
+@pytest.mark.parametrize("kind", ["postgres", "mariadb"])
 async def test_relay_rides_out_a_cut_database_connection(
-    postgres_url: str, make_tcp_proxy: Callable[[str, int], TcpProxy]
+    kind: str,
+    request: pytest.FixtureRequest,
+    make_tcp_proxy: Callable[[str, int], TcpProxy],
+    tmp_path: Path,
 ) -> None:
-    parts = urlsplit(postgres_url)
+    url = database_url(request, kind, tmp_path)
+    parts = urlsplit(url)
     proxy = make_tcp_proxy(parts.hostname or LOOPBACK, parts.port or 5432)
     metadata = sa.MetaData()
     table = outbox_table(metadata, name=unique_name("outbox").replace("-", "_")[:40])
     repository = OutboxRepository(table)
-    direct = create_async_engine(postgres_url)
-    relay_engine = create_async_engine(via_proxy(postgres_url, proxy))
+    direct = create_async_engine(url)
+    relay_engine = create_async_engine(via_proxy(url, proxy))
     broker = InMemoryBroker()
     async with direct.begin() as conn:
         await conn.run_sync(metadata.create_all)
