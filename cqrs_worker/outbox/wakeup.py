@@ -21,7 +21,7 @@ __all__ = ["Wakeup"]
 
 logger = logging.getLogger(__name__)
 
-#: How often a lost LISTEN connection is opened again, at most.
+#: After a failed LISTEN, how long before trying again.
 _RELISTEN_EVERY = 10.0
 
 
@@ -34,7 +34,7 @@ class Wakeup:
         self._driver: Any = None
         self._channel = ""
         self._engine: AsyncEngine | None = None
-        self._last_try = 0.0
+        self._failed_at = float("-inf")
         self._warned = False
 
     def set(self) -> None:
@@ -53,7 +53,7 @@ class Wakeup:
         """LISTEN on ``channel`` over a connection of its own (PostgreSQL with asyncpg only)."""
         if engine.dialect.name != "postgresql" or engine.dialect.driver != "asyncpg":
             return
-        self._engine, self._channel, self._last_try = engine, channel, time.monotonic()
+        self._engine, self._channel = engine, channel
         try:
             self._conn = await engine.connect()
             raw = await self._conn.get_raw_connection()
@@ -63,21 +63,27 @@ class Wakeup:
             log = logger.debug if self._warned else logger.warning
             log("cannot LISTEN on %r; the relay will poll", channel, exc_info=True)
             self._warned = True
+            self._failed_at = time.monotonic()
             await self._release()
+
+    @property
+    def listening(self) -> bool:
+        """Whether a NOTIFY would wake the pause now."""
+        return self._driver is not None and not self._driver.is_closed()
 
     async def relisten(self) -> None:
         """Listen again if the connection was lost (call once the database answers)."""
         engine = self._engine
-        if engine is None or time.monotonic() - self._last_try < _RELISTEN_EVERY:
+        if engine is None or time.monotonic() - self._failed_at < _RELISTEN_EVERY:
             return
-        driver = self._driver
-        if driver is not None and not driver.is_closed():
+        if self.listening:
             return
         await self._release()
         try:
             async with asyncio.timeout(_RELISTEN_EVERY):
                 await self.listen(engine, self._channel)
         except TimeoutError:
+            self._failed_at = time.monotonic()
             await self._release()
 
     async def close(self) -> None:
@@ -92,8 +98,11 @@ class Wakeup:
             except Exception:  # the connection may already be gone
                 logger.debug("removing the LISTEN callback failed", exc_info=True)
         if conn is not None:
-            # A connection lost in an outage may fail to close: it is gone either way.
+            # A connection lost in an outage must not go back to the pool (the
+            # next LISTEN would get it); closing it may fail: it is gone anyway.
             with contextlib.suppress(Exception):
+                if driver is not None and driver.is_closed():
+                    await conn.invalidate()
                 await conn.close()
 
     def _notified(self, *_: object) -> None:
