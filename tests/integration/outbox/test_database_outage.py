@@ -27,7 +27,12 @@ from tests.support.proxy import TcpProxy
 from tests.support.waiting import async_wait_until
 
 SETTINGS = RelaySettings(
-    batch_size=50, retry_delay=0.1, max_retry_delay=0.5, idle_delay=0.01, max_idle_delay=0.1
+    batch_size=50,
+    retry_delay=0.1,
+    max_retry_delay=0.5,
+    idle_delay=0.01,
+    max_idle_delay=0.1,
+    retention_interval=0.1,  # the retention task meets the outage too
 )
 
 
