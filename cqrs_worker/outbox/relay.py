@@ -159,11 +159,10 @@ class EventProducer:
                 await _sleep_unless(stop, failure_pause)
                 failure_pause = min(failure_pause * 2, _MAX_FAILURE_PAUSE)
                 continue
+            failure_pause = self.settings.retry_delay
             if outcome.published:
-                failure_pause = self.settings.retry_delay
                 idle = self.settings.idle_delay
                 continue
-            failure_pause = self.settings.retry_delay
             if self.readiness.is_up("database"):
                 await self._wakeup.relisten()
             # A broker is known to be back only by a publish that works. With
