@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from cqrs_worker.outbox import outbox_table
 from tests.contract.brokers.harness import kafka_grants_producer_ids
+from tests.integration.outbox.scrape import scrape
 from tests.reliability.relay.rig import (
     IN_FLIGHT,
     RelayRig,
@@ -58,6 +59,8 @@ READY_AGAIN_WITHIN = 30.0
 DB_OUTAGE = 10.0
 KAFKA_OUTAGE = 6.0
 RABBIT_OUTAGE = 4.0
+#: A scrape reads no table: it answers at once, also while the database is away.
+SCRAPE_WITHIN = 2.0
 
 
 @dataclass
@@ -77,6 +80,18 @@ class Outage:
         )
 
 
+async def scraped_during_outage(port: int, *, down: str) -> None:
+    """``/metrics`` answers at once in an outage: readiness 0 for ``down``, the last counts."""
+    started = time.monotonic()
+    samples = await scrape(port)
+    assert time.monotonic() - started < SCRAPE_WITHIN
+    for dependency in ("database", "broker"):
+        expected = 0 if dependency == down else 1
+        assert samples.get_value("cqrs_worker_relay_ready", dependency=dependency) == expected
+    assert samples["cqrs_worker_outbox_published_total"] >= BEFORE_CUT
+    assert "cqrs_worker_outbox_pending_rows" in samples
+
+
 async def ride_out(
     rig: RelayRig,
     relay: ManagedProcess,
@@ -84,6 +99,7 @@ async def ride_out(
     cut: Callable[[], None],
     restore: Callable[[], None],
     seconds: float,
+    down: str,
 ) -> Outage:
     """Feed rows; cut after :data:`BEFORE_CUT` are published; check readiness; restore; drain."""
     health = Health(rig.port)
@@ -96,6 +112,7 @@ async def ride_out(
         published_at_cut = await rig.published()
         await asyncio.to_thread(cut)
         not_ready = await health.wait_for(503, timeout=NOT_READY_WITHIN, worker=relay)
+        await scraped_during_outage(rig.port, down=down)
         bodies = await health.stays(503, seconds=max(1.0, seconds - not_ready))
         await asyncio.to_thread(restore)
         ready_again = await health.wait_for(200, timeout=READY_AGAIN_WITHIN, worker=relay)
@@ -151,7 +168,9 @@ async def test_database_cut_for_10s(
     topic = await create_topic(kafka_bootstrap, unique_name("r10-relay-db"), PARTITIONS)
     rig = RelayRig(engine, via_proxy(postgres_url, proxy), table, topic, processes)
     relay = rig.start_relay(kafka_env(kafka_bootstrap))
-    outage = await ride_out(rig, relay, cut=proxy.cut, restore=proxy.restore, seconds=DB_OUTAGE)
+    outage = await ride_out(
+        rig, relay, cut=proxy.cut, restore=proxy.restore, seconds=DB_OUTAGE, down="database"
+    )
     duplicates = rig.copies(await read_kafka_all(kafka_bootstrap, topic, PARTITIONS))
     assert duplicates <= IN_FLIGHT
     assert all(body.startswith("not ready: database (") for body in outage.bodies), outage.bodies
@@ -170,7 +189,9 @@ async def test_kafka_cut(
     topic = await create_topic(bootstrap, unique_name("r10-relay-kafka"), PARTITIONS)
     rig = RelayRig(engine, postgres_url, table, topic, processes)
     relay = rig.start_relay(kafka_env(bootstrap))
-    outage = await ride_out(rig, relay, cut=proxy.cut, restore=proxy.restore, seconds=KAFKA_OUTAGE)
+    outage = await ride_out(
+        rig, relay, cut=proxy.cut, restore=proxy.restore, seconds=KAFKA_OUTAGE, down="broker"
+    )
     duplicates = rig.copies(await read_kafka_all(bootstrap, topic, PARTITIONS))
     assert duplicates <= IN_FLIGHT
     assert all(body.startswith("not ready: broker (") for body in outage.bodies), outage.bodies
@@ -233,6 +254,7 @@ async def test_rabbitmq_restarted(
         cut=local_rabbitmq.stop_app,
         restore=local_rabbitmq.start_app,
         seconds=RABBIT_OUTAGE,
+        down="broker",
     )
     duplicates = rig.copies(await read_queue_all(rabbitmq_url, queue))
     assert duplicates <= IN_FLIGHT
