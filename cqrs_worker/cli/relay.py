@@ -28,7 +28,7 @@ __all__ = ["add_parser", "load_producer"]
 
 logger = logging.getLogger(__name__)
 
-_OVERRIDES = ("batch_size", "concurrency", "max_attempts", "retention")
+_OVERRIDES = ("batch_size", "concurrency", "max_attempts", "retention", "health_port")
 
 
 def add_parser(subparsers: Any) -> None:
@@ -46,6 +46,12 @@ def add_parser(subparsers: Any) -> None:
         type=float,
         metavar="SECONDS",
         help="delete published rows older than this (0 keeps them)",
+    )
+    parser.add_argument(
+        "--health-port",
+        type=int,
+        help="serve /livez, /readyz, /metrics here (default 8081, or "
+        "CQRS_WORKER_RELAY_HEALTH_PORT; 0 turns it off)",
     )
     parser.add_argument("--once", action="store_true", help="publish what is due now, then exit")
     parser.set_defaults(handler=_handle)
@@ -124,8 +130,11 @@ async def _run(producer: Any, args: argparse.Namespace) -> int:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
+    from cqrs_worker.outbox.health import relay_health
+
     try:
-        await producer.run(stop)
+        async with relay_health(producer):
+            await producer.run(stop)
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)

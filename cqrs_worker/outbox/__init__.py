@@ -6,7 +6,9 @@
   the admin calls (failed rows, requeue, purge, stats).
 * :class:`OutboxEventEmitter` is the emitter handlers' events go through.
 * :class:`EventProducer` is the relay (``cqrs-worker relay module:attr``),
-  configured by :class:`RelaySettings`.
+  configured by :class:`RelaySettings`; :attr:`EventProducer.readiness` (a
+  :class:`RelayReadiness`) says which dependency is down, and a
+  :class:`RelayObserver` is told of every claim and publish (metrics).
 
 Guide, DDL and Debezium settings: ``docs/outbox.md``.
 """
@@ -14,6 +16,8 @@ Guide, DDL and Debezium settings: ``docs/outbox.md``.
 from cqrs_worker.outbox.ddl import outbox_ddl
 from cqrs_worker.outbox.emitter import OutboxEventEmitter
 from cqrs_worker.outbox.locking import RowLocking
+from cqrs_worker.outbox.observer import RelayObserver
+from cqrs_worker.outbox.readiness import RelayReadiness
 from cqrs_worker.outbox.relay import EventProducer
 from cqrs_worker.outbox.repository import (
     OutboxRecord,
@@ -38,6 +42,8 @@ __all__ = [
     "OutboxStats",
     "OutboxStatus",
     "PayloadEncoding",
+    "RelayObserver",
+    "RelayReadiness",
     "RelaySettings",
     "RowLocking",
     "SqlAlchemyOutboxedEventRepository",

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import orjson
 
+from cqrs_worker.brokers._failure import describe
 from cqrs_worker.brokers.message import OutgoingMessage
 from cqrs_worker.brokers.protocol import MessageBroker
 from cqrs_worker.errors import PublishError
@@ -29,7 +30,7 @@ class Batch:
         self.published: list[ClaimedRow] = []
         self.error: str | None = None
         self._messages: list[OutgoingMessage] = []
-        self._unreadable: list[tuple[ClaimedRow, str]] = []
+        self.unreadable: list[tuple[ClaimedRow, str]] = []
 
     def prepare(self) -> None:
         """Build the messages; decide which rows go out (:attr:`sendable`)."""
@@ -40,7 +41,7 @@ class Batch:
             try:
                 self._messages.append(row.message())
             except (zlib.error, orjson.JSONDecodeError, ValueError, TypeError) as exc:
-                self._unreadable.append((row, f"unreadable outbox row: {exc!r}"))
+                self.unreadable.append((row, f"unreadable outbox row: {exc!r}"))
                 if row.partition_key is not None:
                     held_keys.add(row.partition_key)
                 continue
@@ -55,11 +56,14 @@ class Batch:
         except PublishError as exc:
             self.error = str(exc) or type(exc).__name__
             return
+        except Exception as exc:  # a broker outside the contract: still a failed publish
+            self.error = describe(exc)
+            return
         self.published = self.sendable
 
     def failures(self) -> list[tuple[list[ClaimedRow], str]]:
         """Rows to count a failed attempt for, grouped by their error text."""
-        groups = [([row], error) for row, error in self._unreadable]
+        groups = [([row], error) for row, error in self.unreadable]
         if self.error is not None:
             groups.append((self.sendable, self.error))
         return groups

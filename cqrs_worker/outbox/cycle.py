@@ -17,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
+from collections.abc import Set as AbstractSet
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -25,8 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cqrs_worker.brokers.protocol import MessageBroker
 from cqrs_worker.outbox.batch import Batch
-from cqrs_worker.outbox.claim import ClaimQueries
+from cqrs_worker.outbox.claim import ClaimedRow, ClaimQueries
 from cqrs_worker.outbox.locking import RowLocking
+from cqrs_worker.outbox.observer import NoObserver, RelayObserver, notify
+from cqrs_worker.outbox.readiness import RelayReadiness
 from cqrs_worker.outbox.settings import RelaySettings
 from cqrs_worker.outbox.table import OutboxStatus
 
@@ -70,11 +74,16 @@ class Cycle:
         broker: MessageBroker,
         claims: ClaimQueries,
         settings: RelaySettings,
+        *,
+        readiness: RelayReadiness | None = None,
+        observer: RelayObserver | None = None,
     ) -> None:
         self.engine = engine
         self.broker = broker
         self.claims = claims
         self.settings = settings
+        self.readiness = readiness or RelayReadiness()
+        self.observer: RelayObserver = observer or NoObserver()
         self._in_flight: set[int] = set()
 
     async def run(
@@ -95,14 +104,13 @@ class Cycle:
             if not me.published.done():
                 me.published.set_result(False)
             self._in_flight.difference_update(me.ids)
+            self.readiness.beat()
 
     async def _locked(
         self, me: InFlight, previous: InFlight | None, on_claimed: Callable[[InFlight], None]
     ) -> Outcome:
         async with self._connection() as conn, conn.begin():
-            rows = await self.claims.claim(
-                conn, now=_utcnow(), limit=self.settings.batch_size, in_flight=self._in_flight
-            )
+            rows = await self._claim(conn, in_flight=self._in_flight)
             batch = Batch(rows)
             batch.prepare()
             me.claimed, me.ids = len(rows), frozenset(r.id for r in batch.sendable)
@@ -110,25 +118,57 @@ class Cycle:
             on_claimed(me)
             if previous is not None and not await asyncio.shield(previous.published):
                 raise _Abandoned
-            await batch.publish(self.broker)
+            seconds = await self._publish(batch)
             me.published.set_result(batch.error is None)
             await self._record(conn, batch)
+        self._report(batch, seconds)
         return Outcome(len(rows), len(batch.published), failed=batch.error is not None)
 
     async def _unlocked(self, me: InFlight, on_claimed: Callable[[InFlight], None]) -> Outcome:
         # No row locks (SQLite): short transactions, one cycle at a time.
         async with self._connection() as conn:
             async with conn.begin():
-                rows = await self.claims.claim(conn, now=_utcnow(), limit=self.settings.batch_size)
+                rows = await self._claim(conn)
             batch = Batch(rows)
             batch.prepare()
             me.claimed = len(rows)
             on_claimed(me)
-            await batch.publish(self.broker)
+            seconds = await self._publish(batch)
             me.published.set_result(batch.error is None)
             async with conn.begin():
                 await self._record(conn, batch)
+        self._report(batch, seconds)
         return Outcome(len(rows), len(batch.published), failed=batch.error is not None)
+
+    async def _claim(
+        self, conn: AsyncConnection, in_flight: AbstractSet[int] = frozenset()
+    ) -> list[ClaimedRow]:
+        started = time.perf_counter()
+        rows = await self.claims.claim(
+            conn, now=_utcnow(), limit=self.settings.batch_size, in_flight=in_flight
+        )
+        self.readiness.up("database")
+        notify(self.observer.claimed, len(rows), time.perf_counter() - started)
+        return rows
+
+    async def _publish(self, batch: Batch) -> float:
+        """Publish ``batch``; the seconds it took. Marks the broker up or down."""
+        started = time.perf_counter()
+        await batch.publish(self.broker)
+        if batch.error is not None:
+            self.readiness.down("broker", batch.error)
+        elif batch.published:
+            self.readiness.up("broker")
+        return time.perf_counter() - started
+
+    def _report(self, batch: Batch, seconds: float) -> None:
+        """After the commit: what the batch did (only committed outcomes count)."""
+        if batch.published:
+            notify(self.observer.published, len(batch.published), seconds)
+        elif batch.error is not None:
+            notify(self.observer.publish_failed, len(batch.sendable), seconds)
+        if batch.unreadable:
+            notify(self.observer.publish_failed, len(batch.unreadable), None)
 
     async def _record(self, conn: AsyncConnection, batch: Batch) -> None:
         now = _utcnow()

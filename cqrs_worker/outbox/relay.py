@@ -16,6 +16,13 @@ The delivery contract, in one place:
 * Stopping (``stop`` set, e.g. by SIGTERM in the CLI) lets each batch in hand
   finish and commit, which releases its locks; then the broker is closed.
 
+Outages: a database or broker error never ends :meth:`EventProducer.run`.
+A cycle that loses its database connection rolls back (its rows stay
+pending; rows the broker already has are published again: consumers
+deduplicate), and the relay tries again after a pause that doubles up to
+10 s. While a dependency is down, :attr:`EventProducer.readiness` says so
+(``/readyz`` of ``cqrs-worker relay`` answers 503 naming it).
+
 On SQLite (no row locks) each batch is read, published and marked in separate
 short transactions so writers are never held up; run one relay per database.
 """
@@ -29,15 +36,17 @@ import logging
 from collections.abc import AsyncIterator
 from types import TracebackType
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cqrs_worker.brokers.protocol import MessageBroker
 from cqrs_worker.errors import PublishError
 from cqrs_worker.observability.tracing import traced_broker
+from cqrs_worker.outbox.chain import database_failure, run_chain
 from cqrs_worker.outbox.claim import ClaimQueries
-from cqrs_worker.outbox.cycle import Cycle, InFlight, Outcome
+from cqrs_worker.outbox.cycle import Cycle
 from cqrs_worker.outbox.locking import RowLocking, row_locking
+from cqrs_worker.outbox.observer import NoObserver, RelayObserver
+from cqrs_worker.outbox.readiness import RelayReadiness
 from cqrs_worker.outbox.repository import SqlAlchemyOutboxedEventRepository
 from cqrs_worker.outbox.settings import RelaySettings
 from cqrs_worker.outbox.table import notify_channel
@@ -47,7 +56,8 @@ __all__ = ["EventProducer"]
 
 logger = logging.getLogger(__name__)
 
-_MAX_FAILURE_PAUSE = 30.0
+#: The longest pause between attempts while the database or the broker is away.
+_MAX_FAILURE_PAUSE = 10.0
 
 
 class EventProducer:
@@ -55,7 +65,8 @@ class EventProducer:
 
     ``run()`` owns the broker's lifecycle (start, close); for one-off use,
     ``async with producer: await producer.drain()``. Replace :attr:`settings`
-    only before ``run()``.
+    and :attr:`observer` (told of every claim and publish, e.g. metrics) only
+    before ``run()``. :attr:`readiness` says which dependency is down.
     """
 
     def __init__(
@@ -70,6 +81,8 @@ class EventProducer:
         self.broker = broker
         self.repository = repository or SqlAlchemyOutboxedEventRepository()
         self.settings = settings or RelaySettings()
+        self.observer: RelayObserver = NoObserver()
+        self.readiness = RelayReadiness()
         self._wakeup = Wakeup()
 
     async def __aenter__(self) -> EventProducer:
@@ -88,6 +101,7 @@ class EventProducer:
         """Start the broker, relay until ``stop`` is set, let batches in hand finish, close."""
         stop = stop or asyncio.Event()
         if not await self._start_broker(stop):
+            self.readiness.stopping()
             return
         cycle = await self._cycle()
         depth = self._depth(cycle)
@@ -106,6 +120,7 @@ class EventProducer:
                 if self.settings.retention is not None:
                     tasks.create_task(self._retention(stop))
         finally:
+            self.readiness.stopping()
             await self.broker.close()
         logger.info("relay of outbox table %r stopped", cycle.claims.table.name)
 
@@ -139,7 +154,8 @@ class EventProducer:
     async def _relay(self, cycle: Cycle, depth: int, stop: asyncio.Event) -> None:
         idle, failure_pause = self.settings.idle_delay, self.settings.retry_delay
         while not stop.is_set():
-            outcome = await self._chain(cycle, depth, stop)
+            self.readiness.beat()
+            outcome = await run_chain(cycle, depth, stop)
             if outcome.failed:
                 await _sleep_unless(stop, failure_pause)
                 failure_pause = min(failure_pause * 2, _MAX_FAILURE_PAUSE)
@@ -148,57 +164,26 @@ class EventProducer:
             if outcome.published:
                 idle = self.settings.idle_delay
                 continue
+            if self.readiness.is_up("database"):
+                await self._wakeup.relisten()
+            # A broker is known to be back only by a publish that works. With
+            # nothing to publish for two retry periods, the outage is over as
+            # far as anyone can tell.
+            self.readiness.expire("broker", after=2 * self.settings.max_retry_delay)
             # Nothing due, or every claimed row waits behind another relay's batch.
             await self._wakeup.pause(idle)
             idle = min(idle * 2, self.settings.max_idle_delay)
 
-    async def _chain(self, cycle: Cycle, depth: int, stop: asyncio.Event) -> Outcome:
-        """Run cycles, up to ``depth`` at once, while batches come back full.
-
-        Returns, with every cycle finished and their outcomes summed, once the
-        chain runs dry: a batch short of ``batch_size``, a failure, or ``stop``.
-        """
-        running: list[asyncio.Task[Outcome]] = []
-        previous: InFlight | None = None
-        total = Outcome()
-        try:
-            while not stop.is_set():
-                claimed: asyncio.Future[InFlight | None] = (
-                    asyncio.get_running_loop().create_future()
-                )
-                running.append(asyncio.create_task(self._guarded(cycle, previous, claimed)))
-                previous = await claimed  # None: the cycle ended before claiming
-                while running and (running[0].done() or len(running) >= depth):
-                    total = _add(total, await running.pop(0))
-                if previous is None or total.failed or previous.claimed < self.settings.batch_size:
-                    break
-        finally:
-            for outcome in await asyncio.gather(*running):
-                total = _add(total, outcome)
-        return total
-
-    async def _guarded(
-        self,
-        cycle: Cycle,
-        previous: InFlight | None,
-        claimed: asyncio.Future[InFlight | None],
-    ) -> Outcome:
-        try:
-            return await cycle.run(previous=previous, on_claimed=claimed.set_result)
-        except SQLAlchemyError as exc:
-            logger.warning("outbox database error, retrying: %s", exc)
-            return Outcome(failed=True)
-        finally:
-            if not claimed.done():
-                claimed.set_result(None)
-
     async def _start_broker(self, stop: asyncio.Event) -> bool:
         pause = self.settings.retry_delay
         while not stop.is_set():
+            self.readiness.beat()
             try:
                 await self.broker.start()
+                self.readiness.up("broker")
                 return True
             except PublishError as exc:
+                self.readiness.down("broker", str(exc))
                 logger.warning("broker not reachable, retrying in %.1fs: %s", pause, exc)
             await _sleep_unless(stop, pause)
             pause = min(pause * 2, _MAX_FAILURE_PAUSE)
@@ -210,8 +195,10 @@ class EventProducer:
                 deleted = await self.purge()
                 if deleted:
                     logger.info("deleted %d published outbox row(s) past retention", deleted)
-            except SQLAlchemyError as exc:
-                logger.warning("outbox retention failed, trying again later: %s", exc)
+            except Exception as exc:  # an outage; the next round deletes what this one did not
+                logger.warning(
+                    "outbox retention failed, trying again later: %s", database_failure(exc)
+                )
             await _sleep_unless(stop, self.settings.retention_interval)
 
     async def _wake_on(self, stop: asyncio.Event) -> None:
@@ -242,15 +229,18 @@ class EventProducer:
             dialect=self.engine.dialect.name,
         )
         # A PRODUCER span per row when a tracer provider is set (decided here, per start).
-        return Cycle(self.engine, traced_broker(self.broker), claims, self.settings)
+        return Cycle(
+            self.engine,
+            traced_broker(self.broker),
+            claims,
+            self.settings,
+            readiness=self.readiness,
+            observer=self.observer,
+        )
 
 
 def _utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
-
-
-def _add(a: Outcome, b: Outcome) -> Outcome:
-    return Outcome(a.claimed + b.claimed, a.published + b.published, a.failed or b.failed)
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:

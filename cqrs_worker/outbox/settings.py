@@ -46,6 +46,13 @@ class RelaySettings(BaseSettings):
     retention: Retention = datetime.timedelta(days=7)
     """Published rows older than this (seconds, or a timedelta) are deleted; ``None`` keeps them."""
     retention_interval: float = pydantic.Field(default=60.0, gt=0)
+    health_port: int = pydantic.Field(default=8081, ge=0, le=65535)
+    """Where ``cqrs-worker relay`` serves ``/livez``, ``/readyz``, ``/metrics``; 0 turns it off."""
+    health_host: str = "0.0.0.0"
+    metrics_interval: float = pydantic.Field(default=10.0, gt=0)
+    """Seconds between reads of the pending and failed counts for ``/metrics``."""
+    liveness_stuck_after: float = pydantic.Field(default=300.0, ge=0)
+    """``/livez`` fails when the relay made no progress for this long (0 turns it off)."""
 
     @pydantic.model_validator(mode="after")
     def _ordered_delays(self) -> RelaySettings:

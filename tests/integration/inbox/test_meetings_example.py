@@ -38,6 +38,7 @@ async def test_user_joined_reaches_the_notifier_exactly_once(
         "MEETINGS_AMQP": rabbitmq_url,
         "MEETINGS_EXCHANGE": exchange,
         "CQRS_WORKER_HEALTH_PORT": "0",
+        "CQRS_WORKER_RELAY_HEALTH_PORT": "0",
         "CQRS_WORKER_SHUTDOWN_TIMEOUT": "5",
     }
     run = ["-m", "cqrs_worker.cli", "run", "--factory"]

@@ -66,8 +66,11 @@ async def _outage(
         await _wait_for(lambda: _has_attempts(db), "a failed attempt", 30)
         assert await db.count("failed") == 0
         assert await db.count("pending") == 300
+        assert set(producer.readiness.problems()) == {"broker"}
+        assert not running.done()
         restore()
         await _wait_for(lambda: _published_at_least(db, 600), "all rows", 60)
+        assert producer.readiness.check() is None
     finally:
         stop.set()
         async with asyncio.timeout(30):

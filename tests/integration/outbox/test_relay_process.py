@@ -51,6 +51,7 @@ async def test_sigterm_finishes_the_batch_in_hand_and_releases_its_claims(
                 "EXAMPLE_KAFKA": kafka_bootstrap,
                 "EXAMPLE_PREFIX": prefix,
                 "EXAMPLE_KAFKA_IDEMPOTENT": "1" if kafka_grants_producer_ids() else "0",
+                "CQRS_WORKER_RELAY_HEALTH_PORT": "0",  # another test's relay may hold 8081
             },
         )
         relay.wait_for_line("relaying outbox table", timeout=30)
