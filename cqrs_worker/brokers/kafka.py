@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
@@ -29,6 +29,9 @@ from cqrs_worker.brokers._failure import describe
 from cqrs_worker.brokers._kafka_batches import submit_batches
 from cqrs_worker.brokers.message import OutgoingMessage
 from cqrs_worker.errors import PublishError
+
+if TYPE_CHECKING:
+    from cqrs_worker.security import KafkaSecuritySettings
 
 __all__ = ["KafkaMessageBroker", "kafka_producer_factory"]
 
@@ -45,6 +48,7 @@ def kafka_producer_factory(
     linger_ms: int = 5,
     request_timeout_ms: int = 30_000,
     enable_idempotence: bool = True,
+    security: KafkaSecuritySettings | None = None,
     **extra: Any,
 ) -> AIOKafkaProducer:
     """An :class:`aiokafka.AIOKafkaProducer` with safe defaults, not started yet.
@@ -59,7 +63,28 @@ def kafka_producer_factory(
     Call it from a coroutine: aiokafka binds the producer to the running loop.
     Pass ``enable_idempotence=False`` only for a broker that cannot grant a
     producer id (Tansu 0.6, the test broker, cannot).
+
+    Security (TLS, SASL), first match wins:
+
+    1. ``security=KafkaSecuritySettings(kafka_security_protocol="SASL_SSL", ...)``;
+    2. aiokafka's own arguments in ``extra`` (``security_protocol``,
+       ``ssl_context``, ``sasl_mechanism``, ``sasl_plain_username``, ...), used
+       as given;
+    3. otherwise the ``CQRS_WORKER_KAFKA_SECURITY_PROTOCOL``, ``_SASL_*`` and
+       ``_SSL_*`` variables (and their ``_FILE`` twins), the worker's names,
+       so a relay and a worker deployed side by side share one configuration.
+       None set: plaintext.
+
+    Bad security settings raise :class:`~cqrs_worker.errors.ConfigurationError`.
     """
+    from cqrs_worker.security import (
+        AIOKAFKA_SECURITY_OPTIONS,
+        aiokafka_options,
+        load_kafka_security,
+    )
+
+    if security is None and not AIOKAFKA_SECURITY_OPTIONS.intersection(extra):
+        security = load_kafka_security()
     options: dict[str, Any] = {
         "bootstrap_servers": bootstrap_servers,
         "client_id": client_id,
@@ -69,6 +94,8 @@ def kafka_producer_factory(
         "acks": "all",
         "enable_idempotence": enable_idempotence,
     }
+    if security is not None:
+        options.update(aiokafka_options(security))
     options.update(extra)
     return AIOKafkaProducer(**options)
 

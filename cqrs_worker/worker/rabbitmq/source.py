@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Sequence
 
 from aio_pika.abc import AbstractRobustConnection
 from faststream.rabbit import RabbitBroker
 
 from cqrs_worker.errors import ConfigurationError
+from cqrs_worker.security import amqp_ssl_context
+from cqrs_worker.security import redact_url as redact
 from cqrs_worker.worker.context import SourceContext
 from cqrs_worker.worker.delivery import Delivery
 from cqrs_worker.worker.lanes import Lanes
@@ -29,7 +32,6 @@ from cqrs_worker.worker.rabbitmq.dead_letter import RabbitDeadLetterSink
 from cqrs_worker.worker.rabbitmq.queues import QueueSpec, queue_specs
 from cqrs_worker.worker.rabbitmq.topology import connect, step, stop_quietly
 from cqrs_worker.worker.stats import WorkerStats
-from cqrs_worker.worker.transports import redact
 
 __all__ = ["RabbitSource"]
 
@@ -62,6 +64,8 @@ class RabbitSource:
       deliveries may be acknowledged, or that many seconds after the first.
     * ``connect_timeout`` — bounds :meth:`start` (connect and declare);
       ``reconnect_interval`` — seconds between reconnect attempts.
+    * ``ssl_context`` — TLS for an ``amqps://`` URL (CA, client certificate);
+      :func:`~cqrs_worker.security.amqp_ssl_context` builds it from the settings.
     """
 
     def __init__(
@@ -82,6 +86,7 @@ class RabbitSource:
         ack_interval: float = 0.05,
         connect_timeout: float = 10.0,
         reconnect_interval: float = 5.0,
+        ssl_context: ssl.SSLContext | None = None,
         name: str = "rabbitmq",
     ) -> None:
         self._specs = tuple(QueueSpec.of(q) for q in queues)
@@ -106,6 +111,7 @@ class RabbitSource:
         self._dlq_suffix = dlq_suffix
         self._connect_timeout = connect_timeout
         self._reconnect_interval = reconnect_interval
+        self._ssl_context = ssl_context
         self._lanes = Lanes(pipeline, _acknowledge, concurrency=concurrency)
         unkeyed = new_unkeyed_lanes()
         self._consumers = [
@@ -151,6 +157,7 @@ class RabbitSource:
             concurrency=settings.concurrency,
             prefetch=settings.prefetch,
             reconnect_interval=settings.rabbitmq_reconnect_interval,
+            ssl_context=amqp_ssl_context(settings.rabbitmq_url, settings),
         )
 
     @property
@@ -177,6 +184,7 @@ class RabbitSource:
             dlq_suffix=self._dlq_suffix,
             timeout=self._connect_timeout,
             reconnect_interval=self._reconnect_interval,
+            ssl_context=self._ssl_context,
         )
         connection = self._connection
         try:
