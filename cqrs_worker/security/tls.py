@@ -65,11 +65,28 @@ async def tls_failure(host: str, port: int, context: ssl.SSLContext, timeout: fl
     """
     try:
         async with asyncio.timeout(timeout):
-            _, writer = await asyncio.open_connection(host, port, ssl=context)
+            reader, writer = await asyncio.open_connection(host, port, ssl=context)
     except ssl.SSLError as exc:
         return _reason(exc)
     except (OSError, TimeoutError):
         return None
+    try:
+        # With TLS 1.3 a server that refuses our client certificate says so only
+        # after the handshake: its alert (or just a closed connection) is what
+        # the first read gets. A broker never closes a fresh connection unasked.
+        async with asyncio.timeout(min(timeout, 1.0)):
+            data = await reader.read(1)
+    except ssl.SSLError as exc:
+        writer.transport.abort()
+        return _reason(exc)
+    except (OSError, TimeoutError):
+        data = None
+    if data == b"":
+        writer.transport.abort()
+        return (
+            "the server closed the connection right after the TLS handshake: "
+            "does it require a client certificate?"
+        )
     writer.close()
     with contextlib.suppress(OSError, ssl.SSLError):
         await writer.wait_closed()

@@ -144,6 +144,8 @@ class KafkaSource:
         )
         self._listener = RebalanceListener(revoked=self._on_revoked, assigned=self._on_assigned)
         self._broker = build_broker(bootstrap, broker_options or {})
+        # The TLS context FastStream's security object carries, to explain failures.
+        self._tls = getattr((broker_options or {}).get("security"), "ssl_context", None)
         self._subscriber = subscribe(
             self._broker,
             self._topics,
@@ -193,6 +195,7 @@ class KafkaSource:
             group_id=self._group_id,
             topics=self._topics,
             timeout=self._start_timeout,
+            tls=self._tls,
         )
         if self._dead_letters is not None:
             try:
