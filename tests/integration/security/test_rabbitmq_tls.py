@@ -95,7 +95,7 @@ async def test_a_worker_consumes_over_amqps_with_a_client_certificate(
         await broker.close()
 
         async with asyncio.timeout(30):  # every message delivered; SIGTERM drains the rest
-            while await world.ready_count() > 0:
+            while await world.ready_count() > 0:  # noqa: ASYNC110  # polling RabbitMQ, no event to wait on
                 await asyncio.sleep(0.05)
         worker.terminate()
         assert await worker.wait_async(30) == 0
