@@ -58,6 +58,11 @@ RESERVED_OPTIONS = frozenset(
     }
 )
 
+_SASL_HINT = (
+    "with SASL on, also check CQRS_WORKER_KAFKA_SECURITY_PROTOCOL and "
+    "CQRS_WORKER_KAFKA_SASL_MECHANISM against the listener's (a mechanism the "
+    "brokers do not enable refuses the connection), and the credentials"
+)
 _BOOTSTRAP_HINT = (
     "check the bootstrap address (CQRS_WORKER_KAFKA_BOOTSTRAP, host:port[,host:port]), "
     "that the brokers are up and reachable from here, and their advertised listeners"
@@ -121,13 +126,15 @@ async def start_consumer(
     topics: Sequence[str],
     timeout: float,
     tls: ssl.SSLContext | None = None,
+    sasl: bool = False,
 ) -> Any:
     """Start ``broker`` (connect, join the group, get partitions) within ``timeout`` seconds.
 
     Returns the started aiokafka consumer. Raises
     :class:`~cqrs_worker.errors.ConfigurationError` saying what to check; the
     broker is stopped again on failure. ``tls`` (the consumer's TLS context)
-    turns a failed connection into the TLS reason, when that is the cause.
+    turns a failed connection into the TLS reason, when that is the cause;
+    with ``sasl`` the message also points at the SASL settings.
     """
     try:
         async with asyncio.timeout(timeout):
@@ -144,7 +151,10 @@ async def start_consumer(
                     f"CQRS_WORKER_KAFKA_SSL_CERTFILE and _KEYFILE"
                 ) from exc
         if isinstance(exc, Exception):
-            raise _explain(exc, listener, bootstrap, group_id, topics, timeout) from exc
+            explained = _explain(exc, listener, bootstrap, group_id, topics, timeout)
+            if sasl and isinstance(exc, KafkaConnectionError):
+                explained = ConfigurationError(f"{explained}; {_SASL_HINT}")
+            raise explained from exc
         raise
     return subscriber.consumer
 
