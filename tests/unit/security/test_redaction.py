@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Any
 
 import pytest
+from pydantic_settings import BaseSettings
 
+import cqrs_worker
 from cqrs_worker.errors import ConfigurationError
 from cqrs_worker.outbox import RelaySettings
-from cqrs_worker.security import KafkaSecuritySettings, RabbitMQTLSSettings, redact_url
+from cqrs_worker.security import (
+    KafkaSecuritySettings,
+    RabbitMQTLSSettings,
+    SecretSettings,
+    redact_url,
+)
+from cqrs_worker.security.secret_files import is_secret
 from cqrs_worker.worker.settings import WorkerSettings, load_settings
 
 PASSWORD = "Pw-7c1e5a"
@@ -77,9 +87,38 @@ def test_security_settings_show_no_password(cls: Any, values: dict[str, Any]) ->
     assert PASSWORD not in str(settings)
 
 
-def test_relay_settings_have_no_secret_to_leak() -> None:
-    """If the relay ever gets a DSN setting, it must be marked SECRET like rabbitmq_url."""
-    assert not [name for name in RelaySettings.model_fields if "url" in name or "dsn" in name]
+def all_settings_classes() -> list[type[BaseSettings]]:
+    """Every settings class of the package (each module imported, then subclasses listed)."""
+    for module in pkgutil.walk_packages(cqrs_worker.__path__, "cqrs_worker."):
+        if module.name.startswith("cqrs_worker.contrib.") or module.name.endswith("__main__"):
+            continue  # optional extras; the CLI entry point runs on import
+        importlib.import_module(module.name)
+    found: list[type[BaseSettings]] = []
+    queue: list[type[BaseSettings]] = [BaseSettings]
+    while queue:
+        for sub in queue.pop().__subclasses__():
+            queue.append(sub)
+            if sub.__module__.startswith("cqrs_worker."):
+                found.append(sub)
+    return found
+
+
+def test_every_url_dsn_and_password_setting_is_secret() -> None:
+    """A new setting for a URL, DSN or password must be marked, or it would leak."""
+    classes = all_settings_classes()
+    assert WorkerSettings in classes
+    assert RelaySettings in classes
+    unmarked = [
+        f"{cls.__name__}.{name}"
+        for cls in classes
+        for name, field in cls.model_fields.items()
+        if any(word in name for word in ("url", "dsn", "password", "secret"))
+        and not (is_secret(field) and issubclass(cls, SecretSettings))
+    ]
+    assert not unmarked, (
+        f"{unmarked}: annotate with cqrs_worker.security.SECRET (or use SecretStr) and base the "
+        f"class on cqrs_worker.security.SecretSettings (redacted repr and a _FILE variable)"
+    )
 
 
 @pytest.mark.parametrize(
