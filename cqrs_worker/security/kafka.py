@@ -11,13 +11,14 @@ same as FastStream security objects for the worker's consumer.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
 from pydantic_settings import SettingsConfigDict
 
 from cqrs_worker.errors import ConfigurationError
-from cqrs_worker.security.secret_files import SecretSettings
+from cqrs_worker.security.secret_files import SecretSettings, existing_file
 from cqrs_worker.security.tls import client_ssl_context
 from cqrs_worker.security.token import TokenProvider, load_token_provider
 
@@ -77,11 +78,11 @@ class KafkaSecuritySettings(SecretSettings):
     """SASL password (PLAIN and SCRAM); or a file in CQRS_WORKER_KAFKA_SASL_PASSWORD_FILE."""
     kafka_sasl_oauth_token_provider: str | TokenProvider | None = None
     """OAUTHBEARER token provider: module:attr of an object with async token()."""
-    kafka_ssl_cafile: pydantic.FilePath | None = None
+    kafka_ssl_cafile: Path | None = None
     """PEM file of the CA(s) that signed the brokers' certificates; default: the system's."""
-    kafka_ssl_certfile: pydantic.FilePath | None = None
+    kafka_ssl_certfile: Path | None = None
     """PEM client certificate (mutual TLS); may hold the key too."""
-    kafka_ssl_keyfile: pydantic.FilePath | None = None
+    kafka_ssl_keyfile: Path | None = None
     """PEM private key of the client certificate."""
     kafka_ssl_key_password: pydantic.SecretStr | None = None
     """Password of an encrypted client key."""
@@ -101,6 +102,10 @@ class KafkaSecuritySettings(SecretSettings):
         if value is None or isinstance(value, str) or callable(getattr(value, "token", None)):
             return value
         raise ValueError("expected module:attr or an object with 'async def token(self)'")
+
+    _kafka_files_exist = pydantic.field_validator(
+        "kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile"
+    )(existing_file)
 
     @pydantic.model_validator(mode="after")
     def _consistent_security(self) -> KafkaSecuritySettings:

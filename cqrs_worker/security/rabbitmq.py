@@ -9,6 +9,7 @@ aio-pika/aiormq as ``ssl_context`` (FastStream: ``security=BaseSecurity(...)``).
 from __future__ import annotations
 
 import ssl
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pydantic
@@ -16,7 +17,7 @@ from pydantic_settings import SettingsConfigDict
 
 from cqrs_worker.errors import ConfigurationError
 from cqrs_worker.security.redaction import redact_url
-from cqrs_worker.security.secret_files import SecretSettings
+from cqrs_worker.security.secret_files import SecretSettings, existing_file
 from cqrs_worker.security.tls import client_ssl_context
 
 __all__ = ["RabbitMQTLSSettings", "amqp_ssl_context", "load_rabbitmq_tls"]
@@ -35,14 +36,18 @@ class RabbitMQTLSSettings(SecretSettings):
         use_attribute_docstrings=True,
     )
 
-    rabbitmq_ssl_cafile: pydantic.FilePath | None = None
+    rabbitmq_ssl_cafile: Path | None = None
     """PEM file of the CA(s) that signed RabbitMQ's certificate (amqps:// URLs)."""
-    rabbitmq_ssl_certfile: pydantic.FilePath | None = None
+    rabbitmq_ssl_certfile: Path | None = None
     """PEM client certificate for mutual TLS with RabbitMQ."""
-    rabbitmq_ssl_keyfile: pydantic.FilePath | None = None
+    rabbitmq_ssl_keyfile: Path | None = None
     """PEM private key of the RabbitMQ client certificate."""
     rabbitmq_ssl_key_password: pydantic.SecretStr | None = None
     """Password of an encrypted RabbitMQ client key."""
+
+    _rabbitmq_files_exist = pydantic.field_validator(
+        "rabbitmq_ssl_cafile", "rabbitmq_ssl_certfile", "rabbitmq_ssl_keyfile"
+    )(existing_file)
 
     @property
     def rabbitmq_tls_files_set(self) -> bool:
