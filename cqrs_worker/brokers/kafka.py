@@ -128,8 +128,9 @@ class KafkaMessageBroker:
                 await self.producer.start()
         except (KafkaError, OSError, TimeoutError) as exc:
             await self._stop_quietly()
+            tls = await self._tls_problem() if isinstance(exc, KafkaConnectionError) else None
             raise PublishError(
-                f"cannot start the Kafka producer ({describe(exc)}); {_hint(exc)}"
+                f"cannot start the Kafka producer ({tls or describe(exc)}); {_hint(exc, tls)}"
             ) from exc
         self._started = True
 
@@ -166,6 +167,18 @@ class KafkaMessageBroker:
         self._started = False
         await self.producer.stop()
 
+    async def _tls_problem(self) -> str | None:
+        """Why TLS with the first bootstrap server fails, when the producer uses TLS."""
+        from cqrs_worker.security.tls import tls_failure
+
+        client = self.producer.client
+        context = getattr(client, "_ssl_context", None)  # aiokafka keeps it private
+        if context is None:
+            return None
+        host, port, *_ = client.hosts[0]
+        reason = await tls_failure(host, port, context, timeout=5.0)
+        return f"TLS with {host}:{port} failed: {reason}" if reason else None
+
     async def _stop_quietly(self) -> None:
         try:
             await self.producer.stop()
@@ -173,7 +186,12 @@ class KafkaMessageBroker:
             logger.debug("stopping a Kafka producer that failed to start raised", exc_info=True)
 
 
-def _hint(exc: BaseException) -> str:
+def _hint(exc: BaseException, tls: str | None = None) -> str:
+    if tls is not None:
+        return (
+            "check CQRS_WORKER_KAFKA_SSL_CAFILE (the CA that signed the brokers' certificates) "
+            "and, if the brokers require one, the client certificate (_SSL_CERTFILE, _SSL_KEYFILE)"
+        )
     if isinstance(exc, KafkaConnectionError | OSError | TimeoutError):
         return "check bootstrap_servers and that the cluster is up"
     # Connected, yet refused: Tansu 0.6, for one, cannot grant the producer id

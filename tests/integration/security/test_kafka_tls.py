@@ -162,3 +162,26 @@ async def test_a_wrong_ca_fails_at_start_up_with_one_line(
     assert last.startswith("cqrs-worker run: "), worker.tail()
     assert "certificate verify failed" in last
     assert "CQRS_WORKER_KAFKA_SSL_CAFILE" in last
+
+
+async def test_the_relay_names_the_tls_problem_with_a_wrong_ca(
+    tls_kafka: ProxiedTansu, pki: TestPKI, tmp_path: Path, processes: ProcessSet
+) -> None:
+    other_ca = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other_ca))
+    relay = processes.start_python(
+        ["-m", "cqrs_worker.cli", "relay", "examples.outbox_relay_kafka:build", "--factory"],
+        name="relay-wrong-ca",
+        env={
+            "EXAMPLE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'outbox.db'}",
+            "EXAMPLE_KAFKA": tls_kafka.bootstrap,
+            "EXAMPLE_KAFKA_IDEMPOTENT": "0",
+            **tls_env(pki),
+            "CQRS_WORKER_KAFKA_SSL_CAFILE": str(other_ca),
+        },
+    )
+    # Whether the relay then retries or exits is the relay's start-up policy; the
+    # message is what this checks.
+    line = await relay.await_line(r"TLS with 127\.0\.0\.1:\d+ failed: .*", timeout=60)
+    assert "certificate verify failed" in line.group(0)
+    assert "check CQRS_WORKER_KAFKA_SSL_CAFILE" in relay.output()
