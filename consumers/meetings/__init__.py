@@ -20,6 +20,8 @@ Every process is the ``cqrs-worker`` command (configure with the
 RabbitMQ), ``MEETINGS_EXCHANGE`` (default ``cqrs.events``, the workers'
 default exchange), ``MEETINGS_PREFIX`` (table name prefix, default
 ``meetings``), ``MEETINGS_PARTICIPANTS_TOPIC`` (routing key of
-``ParticipantAdded``, default ``participants``). ``python -m
-consumers.meetings.schema`` creates the tables.
+``ParticipantAdded``, default ``participants``). The two URLs carry
+passwords: give them as ``MEETINGS_DATABASE_URL_FILE`` / ``MEETINGS_AMQP_FILE``
+(a file holding the value, e.g. a mounted Secret; :mod:`consumers.meetings.env`).
+``python -m consumers.meetings.schema`` creates the tables.
 """

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
+from consumers.meetings.env import setting
 from consumers.meetings.events import ParticipantAdded
 from consumers.meetings.schema import Schema
 from cqrs_worker import DefaultContainer, EventMap, bootstrap
@@ -31,7 +30,7 @@ class Welcome:
 def build() -> Worker:
     """The worker (``cqrs-worker run consumers.meetings.notifier:build --factory``)."""
     schema = Schema()
-    engine = create_async_engine(os.environ["MEETINGS_DATABASE_URL"])
+    engine = create_async_engine(setting("MEETINGS_DATABASE_URL"))
     container = DefaultContainer()
     container.register_instance(Schema, schema)
     # Same inbox table, another consumer name: each service records its own events.

@@ -11,6 +11,7 @@ import os
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from consumers.meetings.env import setting
 from cqrs_worker.inbox import inbox_table
 from cqrs_worker.outbox import OutboxRepository, outbox_table
 
@@ -43,7 +44,7 @@ class Schema:
 
 
 async def _main() -> None:
-    engine = create_async_engine(os.environ["MEETINGS_DATABASE_URL"])
+    engine = create_async_engine(setting("MEETINGS_DATABASE_URL"))
     try:
         await Schema().create(engine)
     finally:

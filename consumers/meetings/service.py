@@ -14,6 +14,7 @@ import os
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
+from consumers.meetings.env import setting
 from consumers.meetings.events import JoinMeeting, Participant, ParticipantAdded, UserJoined
 from consumers.meetings.schema import Schema
 from cqrs_worker import DefaultContainer, EventMap, RequestMap, RequestMediator, bootstrap
@@ -63,7 +64,7 @@ class JoinMeetingHandler:
 def build() -> Worker:
     """The worker (``cqrs-worker run consumers.meetings.service:build --factory``)."""
     schema = Schema()
-    engine = create_async_engine(os.environ["MEETINGS_DATABASE_URL"])
+    engine = create_async_engine(setting("MEETINGS_DATABASE_URL"))
     container = DefaultContainer()
     container.register_instance(Schema, schema)
     unit_of_work = UnitOfWork(
@@ -88,9 +89,9 @@ def relay() -> EventProducer:
     ``cqrs-worker relay consumers.meetings.service:relay --factory``
     """
     return EventProducer(
-        create_async_engine(os.environ["MEETINGS_DATABASE_URL"]),
+        create_async_engine(setting("MEETINGS_DATABASE_URL")),
         AMQPMessageBroker(
-            os.environ["MEETINGS_AMQP"],
+            setting("MEETINGS_AMQP"),
             exchange=os.environ.get("MEETINGS_EXCHANGE", "cqrs.events"),
         ),
         repository=Schema().outbox,

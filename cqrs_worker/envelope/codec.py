@@ -27,7 +27,6 @@ import pydantic
 import pydantic_core
 
 from cqrs_worker.envelope.registry import EventRegistry
-from cqrs_worker.envelope.tracing import trace_headers
 from cqrs_worker.errors import (
     MessageTooLargeError,
     NotAnEnvelopeError,
@@ -36,6 +35,7 @@ from cqrs_worker.errors import (
     UnknownEventError,
 )
 from cqrs_worker.events import WireEvent
+from cqrs_worker.observability.tracing import trace_headers
 
 __all__ = [
     "CONTENT_TYPE",
@@ -70,7 +70,8 @@ def encode_event(event: WireEvent[Any]) -> bytes:
 
 def event_headers(event: WireEvent[Any]) -> dict[str, str]:
     """The headers that travel with ``event``: its name, id and content type, and the
-    active trace context when OpenTelemetry is installed (:mod:`.tracing`)."""
+    active trace context when OpenTelemetry is installed
+    (:mod:`cqrs_worker.observability.tracing`)."""
     return {
         EVENT_NAME_HEADER: event.event_name,
         EVENT_ID_HEADER: str(event.event_id),

@@ -37,6 +37,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cqrs_worker.container import Container
 from cqrs_worker.inbox.repository import Inbox
 from cqrs_worker.middleware import CallNext
+from cqrs_worker.observability.logcontext import rebind as rebind_log_context
+from cqrs_worker.observability.logcontext import unbind as unbind_log_context
 from cqrs_worker.worker.delivery import Delivery
 
 __all__ = ["Batcher", "Outcome"]
@@ -101,6 +103,7 @@ class Batcher:
         return future
 
     async def _run(self, batch: _Batch) -> None:
+        rebind_log_context(None)  # this task's lines are about the batch, not its first member
         async with self._slots:
             if self._filling is batch:
                 self._filling = None
@@ -135,6 +138,9 @@ class Batcher:
                 for event_id, member in first.items():
                     if event_id not in fresh:
                         continue
+                    # The batch task inherited the first member's log context;
+                    # each member's handlers log as that member.
+                    log_context = rebind_log_context(member.delivery)
                     try:
                         async with self._container.scope():
                             self._provide(AsyncSession, session)
@@ -144,6 +150,8 @@ class Batcher:
                         if not member.future.done():
                             member.future.set_exception(exc)
                         return
+                    finally:
+                        unbind_log_context(log_context)
                 await session.commit()
             finally:
                 self._current.reset(token)

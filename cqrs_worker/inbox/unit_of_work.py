@@ -161,7 +161,7 @@ class UnitOfWork:
                     type(exc.__cause__).__name__,
                     exc.__cause__,
                     delay,
-                    delivery.event_name,
+                    delivery.name,
                 )
                 try:
                     await asyncio.sleep(delay)
@@ -214,4 +214,5 @@ class UnitOfWork:
         self.duplicates += 1
         delivery.duplicate = True
         event: Any = delivery.event
-        logger.info("skipping %s %s: already handled here", event.event_name, event.event_id)
+        # DEBUG: a redelivery storm would log a line per message; metrics count them.
+        logger.debug("skipping %s %s: already handled here", event.event_name, event.event_id)

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cqrs_worker.brokers.protocol import MessageBroker
 from cqrs_worker.errors import PublishError
+from cqrs_worker.observability.tracing import traced_broker
 from cqrs_worker.outbox.claim import ClaimQueries
 from cqrs_worker.outbox.cycle import Cycle, InFlight, Outcome
 from cqrs_worker.outbox.locking import RowLocking, row_locking
@@ -240,7 +241,8 @@ class EventProducer:
             block_key_on_failure=self.settings.block_key_on_failure,
             dialect=self.engine.dialect.name,
         )
-        return Cycle(self.engine, self.broker, claims, self.settings)
+        # A PRODUCER span per row when a tracer provider is set (decided here, per start).
+        return Cycle(self.engine, traced_broker(self.broker), claims, self.settings)
 
 
 def _utcnow() -> datetime.datetime:

@@ -66,6 +66,7 @@ class SourceContext:
             worker_id=self.worker_id,
             on_unknown_event=self.settings.on_unknown_event,
             middlewares=self.middlewares,
+            consumer_group=self.settings.group_id,
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
@@ -12,12 +13,23 @@ from cqrs_worker.errors import DecodeError, EventHandlingError, RetriesExhausted
 from cqrs_worker.worker.delivery import Delivery
 from cqrs_worker.worker.stats import WorkerStats
 
-__all__ = ["DeadLetterSink", "DeadLetterer", "Failure", "dead_letter_headers"]
+__all__ = [
+    "MAX_STACKTRACE_BYTES",
+    "DeadLetterSink",
+    "DeadLetterer",
+    "Failure",
+    "bounded_stacktrace",
+    "dead_letter_headers",
+]
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "x-dlq-"
+STACKTRACE = f"{PREFIX}exception-stacktrace"
+#: The most UTF-8 bytes the ``x-dlq-exception-stacktrace`` header holds.
+MAX_STACKTRACE_BYTES = 8 * 1024
 _MAX_MESSAGE = 2_000
+_CUT = "\n[... {} bytes of traceback cut ...]\n"
 
 
 class Failure(Exception):
@@ -41,7 +53,8 @@ class DeadLetterSink(Protocol):
 
 
 def dead_letter_headers(delivery: Delivery, failure: Failure, worker_id: str) -> dict[str, str]:
-    """The ``x-dlq-*`` headers: reason, exception, attempts, failure times, worker.
+    """The ``x-dlq-*`` headers: reason, exception (type, message, bounded stacktrace),
+    attempts, failure times, worker.
 
     The sink adds the origin (``x-dlq-original-topic``/``-partition``/``-offset``
     or ``x-dlq-original-queue``/``-exchange``/``-routing-key``).
@@ -60,7 +73,31 @@ def dead_letter_headers(delivery: Delivery, failure: Failure, worker_id: str) ->
             delivery.last_failure_at.isoformat() if delivery.last_failure_at else now
         ),
         f"{PREFIX}worker-id": worker_id,
+        STACKTRACE: bounded_stacktrace(error),
     }
+
+
+def bounded_stacktrace(error: BaseException, limit: int = MAX_STACKTRACE_BYTES) -> str:
+    """``error``'s traceback (with its causes) as text of at most ``limit`` UTF-8 bytes.
+
+    A longer one loses its middle: the top (where the handling started) and
+    the bottom (the innermost frames and the exception itself) are what
+    people read, and a broker header must stay small (RabbitMQ puts every
+    header in one frame). The cut is marked with how many bytes it removed.
+    """
+    text = "".join(traceback.format_exception(error)).rstrip("\n")
+    data = text.encode("utf-8", "backslashreplace")
+    if len(data) <= limit:
+        return text
+    # The marker's length depends on the count it prints; budget for the longest.
+    marker_room = len(_CUT.format(len(data)).encode())
+    keep = max(limit - marker_room, 0)
+    head_size = keep // 4
+    tail_size = keep - head_size
+    cut = len(data) - head_size - tail_size
+    head = data[:head_size].decode("utf-8", "ignore")
+    tail = data[len(data) - tail_size :].decode("utf-8", "ignore")
+    return f"{head}{_CUT.format(cut)}{tail}"
 
 
 class DeadLetterer:
@@ -98,13 +135,26 @@ class DeadLetterer:
         else:
             failure = Failure("handler-failed", _root(error.last))
         headers = dead_letter_headers(delivery, failure, self._worker_id)
-        logger.error(
-            "dead-lettering %s (%s: %s: %s)",
-            delivery.event_name or "a message",
-            failure.reason,
-            type(failure.error).__name__,
-            failure.error,
-        )
+        if isinstance(error, DecodeError):
+            # Bad bytes, not a bug here: the reason says it all, a traceback would not help.
+            logger.warning(
+                "dead-lettering %s, malformed (%s: %s)",
+                delivery.name or "a message",
+                failure.reason,
+                failure.error,
+            )
+        else:
+            # The one line with the handler's traceback; each failed attempt
+            # before it logged a WARNING without one.
+            logger.error(
+                "dead-lettering %s after %d attempt(s) (%s: %s: %s)",
+                delivery.name or "a message",
+                delivery.attempts,
+                failure.reason,
+                type(failure.error).__name__,
+                failure.error,
+                exc_info=failure.error,
+            )
         delay = self._delay
         while True:
             try:
@@ -126,7 +176,7 @@ class DeadLetterer:
             except Exception as exc:  # the message is dead-lettered; a redelivery repeats it
                 logger.warning(
                     "after dead-lettering %s: %s failed (%s: %s)",
-                    delivery.event_name or "a message",
+                    delivery.name or "a message",
                     getattr(observer, "__qualname__", observer),
                     type(exc).__name__,
                     exc,

@@ -66,6 +66,16 @@ class Delivery:
         self._context = context
 
     @property
+    def name(self) -> str | None:
+        """The event's name: the decoded event's, else the ``event_name`` header's.
+
+        python-cqrs producers send no such header; their events are named in
+        the body, so only the decoded event knows.
+        """
+        event = self.event
+        return event.event_name if event is not None else self.event_name
+
+    @property
     def context(self) -> dict[str, Any]:
         context = self._context
         if context is None:
@@ -73,6 +83,4 @@ class Delivery:
         return context
 
     def __repr__(self) -> str:
-        return (
-            f"<Delivery {self.event_name or 'unnamed'} lane={self.lane!r} attempts={self.attempts}>"
-        )
+        return f"<Delivery {self.name or 'unnamed'} lane={self.lane!r} attempts={self.attempts}>"

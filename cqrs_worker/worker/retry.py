@@ -63,6 +63,16 @@ def _failures(exc: BaseException) -> Iterable[tuple[type[Any] | None, BaseExcept
     return ((None, exc),)
 
 
+def _describe(exc: BaseException) -> str:
+    """``Handler: Type: message`` of each failing handler (or ``Type: message``)."""
+    return ", ".join(
+        f"{handler.__qualname__}: {type(error).__name__}: {error}"
+        if handler is not None
+        else f"{type(error).__name__}: {error}"
+        for handler, error in _failures(exc)
+    )
+
+
 class Retrier:
     """Tries a delivery again after a failed attempt, until it succeeds or the policy gives up.
 
@@ -88,12 +98,13 @@ class Retrier:
                 raise RetriesExhaustedError(delivery.attempts, error) from error
             delay = policy.delay(delivery.attempts)
             self._stats.retried += 1
+            # One line per retried attempt and no traceback: the traceback is
+            # logged once, with the outcome (the dead-letter line).
             logger.warning(
-                "attempt %d of %s failed (%s: %s); retrying in %.2fs",
+                "attempt %d of %s failed (%s); retrying in %.2fs",
                 delivery.attempts,
-                delivery.event_name,
-                type(error).__name__,
-                error,
+                delivery.name,
+                _describe(error),
                 delay,
             )
             await asyncio.sleep(delay)

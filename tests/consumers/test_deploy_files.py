@@ -1,6 +1,6 @@
 """The deployment files name processes that exist: every ``module:attr`` target
 in compose.yaml, the k8s manifests and the Dockerfile imports and is callable,
-and every worker Deployment drains within its termination grace period."""
+and every worker drains within its termination grace period."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from tests.consumers.manifests import LONG_RUNNING, environment, pod_spec, workloads
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET = re.compile(r"^consumers(\.\w+)+:\w+$")
@@ -52,10 +54,14 @@ def test_target_imports_and_is_callable(target: str) -> None:
 
 
 def test_worker_grace_period_covers_the_shutdown_timeout() -> None:
-    config = next(d for n, d in _documents() if n == "config.yaml" and d["kind"] == "ConfigMap")
-    shutdown = float(config["data"]["CQRS_WORKER_SHUTDOWN_TIMEOUT"])
-    deployments = [d for n, d in _documents() if d.get("kind") == "Deployment"]
-    assert deployments
-    for deployment in deployments:
-        grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
-        assert grace > shutdown, deployment["metadata"]["name"]
+    # The full worst-case stop (drain + commit + close) is checked in test_k8s_manifests.py.
+    workers = [
+        w for w in workloads(LONG_RUNNING) if pod_spec(w.doc)["containers"][0]["args"][0] == "run"
+    ]
+    assert {w.kind for w in workers} == {"StatefulSet", "Deployment"}
+    for worker in workers:
+        spec = pod_spec(worker.doc)
+        shutdown = float(
+            environment(worker.doc, spec["containers"][0])["CQRS_WORKER_SHUTDOWN_TIMEOUT"]
+        )
+        assert spec["terminationGracePeriodSeconds"] > shutdown, worker.name

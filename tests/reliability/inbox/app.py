@@ -17,6 +17,7 @@ on every attempt (so the event is dead-lettered), after the command emitted.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -81,6 +82,9 @@ def tables(metadata: sa.MetaData, suffix: str) -> Tables:
 
 
 async def build() -> Worker:
+    # The tests count "already handled here" lines: duplicates log at DEBUG (a
+    # storm would flood an INFO log), so this logger alone is turned up.
+    logging.getLogger("cqrs_worker.inbox.unit_of_work").setLevel(logging.DEBUG)
     t = tables(sa.MetaData(), os.environ["INBOX_RELIABILITY_SUFFIX"])
     out_topic = os.environ["INBOX_RELIABILITY_OUT"]
     engine = create_async_engine(os.environ["INBOX_RELIABILITY_DB"], pool_size=10)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -39,6 +40,8 @@ from cqrs_worker.worker.memory import InMemoryDeadLetterSink, InMemorySource
 from cqrs_worker.worker.pipeline import build_pipeline
 from cqrs_worker.worker.retry import RetryPolicy
 from cqrs_worker.worker.stats import WorkerStats
+
+logger = logging.getLogger("tests.meetings")
 
 
 class Joined(pydantic.BaseModel):
@@ -104,6 +107,8 @@ def build_domain(tables: Tables, behaviour: Behaviour) -> tuple[EventMap, Reques
 
         async def handle(self, event: UserJoined) -> None:
             behaviour.sessions.append(("event", id(self.session)))
+            # A handler's own line: the log context must name this event (batches too).
+            logger.debug("%s joined", event.payload.user, extra={"handling": str(event.event_id)})
             await self.mediator.send(
                 JoinMeeting(user=event.payload.user, meeting=event.payload.meeting)
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from cqrs_worker.brokers import OutgoingMessage
+from cqrs_worker.observability.logcontext import LogContextFilter
 from tests.unit.inbox.scenario import Behaviour, harness, joined
 
 
@@ -68,3 +70,22 @@ async def test_a_member_dead_lettered_from_a_batch_is_recorded(engine: AsyncEngi
         assert await h.count(h.tables.participants) == 9
         assert await h.count(h.tables.outbox) == 9
         assert await h.count(h.tables.inbox) == 10
+
+
+async def test_each_members_handler_logs_as_that_member(
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The batch runs every member's handlers in one task of its own.
+    context = LogContextFilter()
+    caplog.handler.addFilter(context)
+    caplog.set_level(logging.DEBUG, logger="tests.meetings")
+    try:
+        async with harness(engine, "context", batch_size=50) as h:
+            for i in range(30):
+                h.put(joined(f"user-{i}"))
+            await h.source.wait_acked(30, timeout=30)
+    finally:
+        caplog.handler.removeFilter(context)
+    lines = [r for r in caplog.records if r.name == "tests.meetings"]
+    assert len(lines) == 30
+    assert [r.event_id for r in lines] == [r.handling for r in lines]  # type: ignore[attr-defined]  # extra= and the filter

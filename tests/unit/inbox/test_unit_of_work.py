@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -67,6 +68,25 @@ async def test_a_redelivery_is_acked_without_running_handlers(engine: AsyncEngin
         assert h.stats.duplicates == 2
         assert h.stats.handled == 1
         assert h.unit_of_work.duplicates == 2
+
+
+@pytest.mark.parametrize("batch_size", [1, 50])
+async def test_duplicates_are_logged_at_debug_only(
+    engine: AsyncEngine, batch_size: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="cqrs_worker")
+    async with harness(engine, f"quiet{batch_size}", batch_size=batch_size) as h:
+        event = joined("ann")
+        h.put(event)
+        await h.source.wait_acked(1, timeout=10)
+        for _ in range(20):  # a redelivery storm
+            h.put(event)
+        await h.source.wait_acked(21, timeout=10)
+    assert h.stats.duplicates == 20
+    skipped = [r for r in caplog.records if r.getMessage().startswith("skipping UserJoined")]
+    assert len(skipped) == 20
+    assert {r.levelno for r in skipped} == {logging.DEBUG}
+    assert [r for r in caplog.records if r.levelno >= logging.INFO] == []
 
 
 async def test_a_failed_attempt_leaves_nothing_behind(engine: AsyncEngine) -> None:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import datetime
+import re
+import traceback
+
+import pytest
 
 from cqrs_worker.brokers import InMemoryBroker
 from cqrs_worker.errors import (
@@ -11,7 +15,13 @@ from cqrs_worker.errors import (
     NotJsonError,
     RetriesExhaustedError,
 )
-from cqrs_worker.worker.dead_letter import DeadLetterer, Failure, dead_letter_headers
+from cqrs_worker.worker.dead_letter import (
+    MAX_STACKTRACE_BYTES,
+    DeadLetterer,
+    Failure,
+    bounded_stacktrace,
+    dead_letter_headers,
+)
 from cqrs_worker.worker.memory import InMemoryDeadLetterSink
 from cqrs_worker.worker.stats import WorkerStats
 from tests.unit.worker.sample import raw_delivery
@@ -24,6 +34,7 @@ HEADERS = {
     "x-dlq-first-failure-at",
     "x-dlq-last-failure-at",
     "x-dlq-worker-id",
+    "x-dlq-exception-stacktrace",
 }
 
 
@@ -90,3 +101,59 @@ async def test_the_in_memory_sink_keeps_body_key_and_headers_and_adds_the_origin
         "x-dlq-original-topic": "t",
         "x-dlq-original-offset": "9",
     }
+
+
+def _raised(error: BaseException, causes: int = 0) -> BaseException:
+    """``error`` raised with its traceback, after a chain of ``causes`` other exceptions."""
+    try:
+        try:
+            if causes:
+                raise _raised(LookupError(f"cause {causes}"), causes - 1)
+        except LookupError as cause:
+            raise error from cause
+        raise error
+    except BaseException as exc:
+        return exc
+
+
+def test_a_short_stacktrace_is_kept_whole() -> None:
+    text = bounded_stacktrace(_raised(KeyError("k"), causes=2))
+
+    assert text.startswith("Traceback (most recent call last):")
+    assert "LookupError: cause 2" in text
+    assert "LookupError: cause 1" in text
+    assert text.endswith("KeyError: 'k'")
+
+
+@pytest.mark.parametrize("causes", [30, 300])
+def test_a_long_stacktrace_loses_its_middle_within_the_bound(causes: int) -> None:
+    error = _raised(RuntimeError("é" * 50), causes)
+    assert len("".join(traceback.format_exception(error)).encode()) > MAX_STACKTRACE_BYTES
+
+    text = bounded_stacktrace(error)
+
+    assert len(text.encode()) <= MAX_STACKTRACE_BYTES
+    assert len(text.encode()) > MAX_STACKTRACE_BYTES - 200, "the room is used"
+    assert text.startswith("Traceback (most recent call last):")
+    assert text.endswith("RuntimeError: " + "é" * 50), "the exception line survives"
+    assert re.search(r"\n\[\.\.\. \d+ bytes of traceback cut \.\.\.\]\n", text)
+
+
+def test_a_huge_exception_message_is_cut_too() -> None:
+    text = bounded_stacktrace(_raised(RuntimeError("x" * 100_000)), limit=1_000)
+
+    assert len(text.encode()) <= 1_000
+    assert "bytes of traceback cut" in text
+
+
+async def test_the_dead_letter_header_is_bounded() -> None:
+    broker = InMemoryBroker()
+    await broker.start()
+    dead_letter = DeadLetterer(InMemoryDeadLetterSink(broker), worker_id="w", stats=WorkerStats())
+
+    await dead_letter(raw_delivery(b"{}"), RetriesExhaustedError(1, _raised(ValueError(), 100)))
+
+    [dead] = broker.messages("orders.dlq")
+    stacktrace = dead.headers["x-dlq-exception-stacktrace"]
+    assert len(stacktrace.encode()) <= MAX_STACKTRACE_BYTES
+    assert stacktrace.endswith("ValueError")

@@ -11,6 +11,7 @@ DLQ_HEADERS = {
     "x-dlq-reason",
     "x-dlq-exception-type",
     "x-dlq-exception-message",
+    "x-dlq-exception-stacktrace",
     "x-dlq-attempts",
     "x-dlq-first-failure-at",
     "x-dlq-last-failure-at",
