@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import aio_pika
 import aio_pika.abc
@@ -38,6 +38,9 @@ from cqrs_worker.brokers._failure import describe
 from cqrs_worker.brokers.message import OutgoingMessage
 from cqrs_worker.envelope import CONTENT_TYPE_HEADER, EVENT_ID_HEADER, EVENT_NAME_HEADER
 from cqrs_worker.errors import ConfigurationError, PublishError
+
+if TYPE_CHECKING:
+    from cqrs_worker.security import RabbitMQTLSSettings
 
 __all__ = ["PARTITION_KEY_HEADER", "AMQPMessageBroker"]
 
@@ -58,6 +61,13 @@ class AMQPMessageBroker:
     :meth:`publish` call, including waiting for the robust connection to
     reconnect after an outage (a publish during a short outage waits, then
     goes out; a longer one fails).
+
+    TLS: an ``amqps://`` URL. The CA file and client certificate come from
+    ``security=RabbitMQTLSSettings(rabbitmq_ssl_cafile=..., ...)``, else from
+    the ``CQRS_WORKER_RABBITMQ_SSL_CAFILE``/``_CERTFILE``/``_KEYFILE``
+    variables (the worker's names); neither: the system's CAs. The files are
+    read here, so a bad one is a :class:`~cqrs_worker.errors.ConfigurationError`
+    at construction.
     """
 
     def __init__(
@@ -69,7 +79,10 @@ class AMQPMessageBroker:
         routing: Routing = "topic",
         connect_timeout: float = 10.0,
         publish_timeout: float = 30.0,
+        security: RabbitMQTLSSettings | None = None,
     ) -> None:
+        from cqrs_worker.security import amqp_ssl_context, load_rabbitmq_tls
+
         self.url = url
         self.exchange_name = exchange
         try:
@@ -84,6 +97,9 @@ class AMQPMessageBroker:
         self.routing = routing
         self._connect_timeout = connect_timeout
         self._publish_timeout = publish_timeout
+        if security is None and url.lower().startswith("amqps:"):
+            security = load_rabbitmq_tls()
+        self._ssl_context = amqp_ssl_context(url, security) if security is not None else None
         self._connection: aio_pika.abc.AbstractRobustConnection | None = None
         self._channel: aio_pika.abc.AbstractRobustChannel | None = None
         self._exchange: aio_pika.abc.AbstractExchange | None = None
@@ -92,7 +108,9 @@ class AMQPMessageBroker:
         try:
             # Built here rather than by connect_robust() so that a connect that
             # times out can still be closed (its reconnect task stopped).
-            self._connection = aio_pika.RobustConnection(make_url(self.url))
+            self._connection = aio_pika.RobustConnection(
+                make_url(self.url), ssl_context=self._ssl_context
+            )
             async with asyncio.timeout(self._connect_timeout):
                 await self._connection.connect(timeout=self._connect_timeout)
                 channel = self._connection.channel(publisher_confirms=True, on_return_raises=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
@@ -29,6 +29,9 @@ from cqrs_worker.brokers._failure import describe
 from cqrs_worker.brokers._kafka_batches import submit_batches
 from cqrs_worker.brokers.message import OutgoingMessage
 from cqrs_worker.errors import PublishError
+
+if TYPE_CHECKING:
+    from cqrs_worker.security import KafkaSecuritySettings
 
 __all__ = ["KafkaMessageBroker", "kafka_producer_factory"]
 
@@ -45,6 +48,7 @@ def kafka_producer_factory(
     linger_ms: int = 5,
     request_timeout_ms: int = 30_000,
     enable_idempotence: bool = True,
+    security: KafkaSecuritySettings | None = None,
     **extra: Any,
 ) -> AIOKafkaProducer:
     """An :class:`aiokafka.AIOKafkaProducer` with safe defaults, not started yet.
@@ -59,7 +63,28 @@ def kafka_producer_factory(
     Call it from a coroutine: aiokafka binds the producer to the running loop.
     Pass ``enable_idempotence=False`` only for a broker that cannot grant a
     producer id (Tansu 0.6, the test broker, cannot).
+
+    Security (TLS, SASL), first match wins:
+
+    1. ``security=KafkaSecuritySettings(kafka_security_protocol="SASL_SSL", ...)``;
+    2. aiokafka's own arguments in ``extra`` (``security_protocol``,
+       ``ssl_context``, ``sasl_mechanism``, ``sasl_plain_username``, ...), used
+       as given;
+    3. otherwise the ``CQRS_WORKER_KAFKA_SECURITY_PROTOCOL``, ``_SASL_*`` and
+       ``_SSL_*`` variables (and their ``_FILE`` twins), the worker's names,
+       so a relay and a worker deployed side by side share one configuration.
+       None set: plaintext.
+
+    Bad security settings raise :class:`~cqrs_worker.errors.ConfigurationError`.
     """
+    from cqrs_worker.security import (
+        AIOKAFKA_SECURITY_OPTIONS,
+        aiokafka_options,
+        load_kafka_security,
+    )
+
+    if security is None and not AIOKAFKA_SECURITY_OPTIONS.intersection(extra):
+        security = load_kafka_security()
     options: dict[str, Any] = {
         "bootstrap_servers": bootstrap_servers,
         "client_id": client_id,
@@ -69,6 +94,8 @@ def kafka_producer_factory(
         "acks": "all",
         "enable_idempotence": enable_idempotence,
     }
+    if security is not None:
+        options.update(aiokafka_options(security))
     options.update(extra)
     return AIOKafkaProducer(**options)
 
@@ -101,8 +128,9 @@ class KafkaMessageBroker:
                 await self.producer.start()
         except (KafkaError, OSError, TimeoutError) as exc:
             await self._stop_quietly()
+            tls = await self._tls_problem() if isinstance(exc, KafkaConnectionError) else None
             raise PublishError(
-                f"cannot start the Kafka producer ({describe(exc)}); {_hint(exc)}"
+                f"cannot start the Kafka producer ({tls or describe(exc)}); {_hint(exc, tls)}"
             ) from exc
         self._started = True
 
@@ -139,6 +167,18 @@ class KafkaMessageBroker:
         self._started = False
         await self.producer.stop()
 
+    async def _tls_problem(self) -> str | None:
+        """Why TLS with the first bootstrap server fails, when the producer uses TLS."""
+        from cqrs_worker.security.tls import tls_failure
+
+        client = self.producer.client
+        context = getattr(client, "_ssl_context", None)  # aiokafka keeps it private
+        if context is None:
+            return None
+        host, port, *_ = client.hosts[0]
+        reason = await tls_failure(host, port, context, timeout=5.0)
+        return f"TLS with {host}:{port} failed: {reason}" if reason else None
+
     async def _stop_quietly(self) -> None:
         try:
             await self.producer.stop()
@@ -146,7 +186,12 @@ class KafkaMessageBroker:
             logger.debug("stopping a Kafka producer that failed to start raised", exc_info=True)
 
 
-def _hint(exc: BaseException) -> str:
+def _hint(exc: BaseException, tls: str | None = None) -> str:
+    if tls is not None:
+        return (
+            "check CQRS_WORKER_KAFKA_SSL_CAFILE (the CA that signed the brokers' certificates) "
+            "and, if the brokers require one, the client certificate (_SSL_CERTFILE, _SSL_KEYFILE)"
+        )
     if isinstance(exc, KafkaConnectionError | OSError | TimeoutError):
         return "check bootstrap_servers and that the cluster is up"
     # Connected, yet refused: Tansu 0.6, for one, cannot grant the producer id

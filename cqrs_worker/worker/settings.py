@@ -16,6 +16,7 @@ import pydantic
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from cqrs_worker.errors import ConfigurationError
+from cqrs_worker.security import SECRET, KafkaSecuritySettings, RabbitMQTLSSettings, describe_input
 from cqrs_worker.worker.pipeline import UnknownEventPolicy
 
 __all__ = [
@@ -39,12 +40,18 @@ def env_name(field: str) -> str:
     return f"{ENV_PREFIX}{field.upper()}"
 
 
-class WorkerSettings(BaseSettings):
+# The security settings (Kafka TLS/SASL, RabbitMQ TLS, ``_FILE`` secrets and
+# their redaction) are base classes from cqrs_worker.security, so their fields
+# are worker settings like any other (CQRS_WORKER_KAFKA_SECURITY_PROTOCOL,
+# --kafka-ssl-cafile, ...) without being listed here.
+class WorkerSettings(KafkaSecuritySettings, RabbitMQTLSSettings, BaseSettings):
     """Where to consume from and how; every field is also ``CQRS_WORKER_<NAME>``.
 
     Give ``kafka_bootstrap``, ``rabbitmq_url`` or both. Topics default to the
     ``topic`` of every event class bound in the EventMap; RabbitMQ binds one
     durable queue per topic (its routing key) unless ``queues`` names them.
+    Secrets (``rabbitmq_url``, passwords) may come from files
+    (``CQRS_WORKER_<NAME>_FILE``) and never show in ``repr`` or errors.
     """
 
     model_config = SettingsConfigDict(
@@ -53,12 +60,13 @@ class WorkerSettings(BaseSettings):
         extra="forbid",
         validate_default=True,
         use_attribute_docstrings=True,
+        arbitrary_types_allowed=True,  # the OAUTHBEARER token provider object
     )
 
     # -- brokers ----------------------------------------------------------
     kafka_bootstrap: str | None = None
     """Kafka bootstrap servers, ``host:port[,host:port...]``."""
-    rabbitmq_url: str | None = None
+    rabbitmq_url: Annotated[str | None, SECRET] = None
     """AMQP URL, e.g. ``amqp://user:pass@rabbitmq:5672/vhost``."""
     group_id: str | None = None
     """Kafka consumer group (required with Kafka); also the RabbitMQ queue prefix."""
@@ -186,7 +194,8 @@ def describe_errors(exc: pydantic.ValidationError) -> str:
             lines.append(f"{field!r} is not a worker setting")
         elif field in WorkerSettings.model_fields:
             flag = field.replace("_", "-")
-            lines.append(f"{env_name(field)} (--{flag}): {message}, got {error['input']!r}")
+            shown = describe_input(WorkerSettings, field, error["input"])
+            lines.append(f"{env_name(field)} (--{flag}): {message}, got {shown}")
         else:
             lines.append(message)
     return "invalid worker settings:\n  " + "\n  ".join(lines)

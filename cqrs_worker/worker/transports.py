@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from urllib.parse import urlsplit, urlunsplit
 
 from cqrs_worker.errors import ConfigurationError
+from cqrs_worker.security import redact_url as redact
 from cqrs_worker.worker.context import SourceContext, SourceFactory
 from cqrs_worker.worker.settings import WorkerSettings
 from cqrs_worker.worker.source import Source
@@ -101,13 +101,3 @@ def source_address(name: str, settings: WorkerSettings) -> str:
     if name == "rabbitmq" and settings.rabbitmq_url:
         return f" at {redact(settings.rabbitmq_url)} (CQRS_WORKER_RABBITMQ_URL)"
     return ""
-
-
-def redact(url: str) -> str:
-    """``url`` without its password."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")
-    user = netloc[0].partition(":")[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))

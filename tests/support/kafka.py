@@ -438,11 +438,13 @@ async def create_topic(
     *,
     replication_factor: int = 1,
     timeout: float = 15.0,
+    **client_options: Any,
 ) -> str:
     """Create ``name`` with ``partitions`` partitions and wait until every one has a leader.
 
     Raises ``RuntimeError`` when the broker reports an error (also when the
-    topic exists: use :func:`unique_topic`). Returns ``name``.
+    topic exists: use :func:`unique_topic`). Returns ``name``. ``client_options``
+    go to the admin client (``security_protocol``, ``ssl_context``, ...).
     """
     from aiokafka.admin import (  # type: ignore[import-untyped, unused-ignore]
         AIOKafkaAdminClient,
@@ -453,6 +455,7 @@ async def create_topic(
         bootstrap_servers=bootstrap,
         client_id="cqrs-worker-tests-admin",
         request_timeout_ms=int(timeout * 1000),
+        **client_options,
     )
     await admin.start()
     try:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import threading
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import Future
@@ -84,10 +85,24 @@ class TcpProxy:
 
     ``start()``/``stop()`` (or a ``with`` block) run it; every public method is
     synchronous and thread-safe and returns once the proxy has done it.
+
+    With ``ssl`` (a server context) the proxy terminates TLS: clients speak
+    TLS to it, the target gets plaintext. A client whose handshake fails
+    (untrusted CA, no client certificate when one is required) is never
+    forwarded; :attr:`failed_handshakes` counts them.
     """
 
-    def __init__(self, target_host: str, target_port: int, *, listen_host: str = LOOPBACK) -> None:
+    def __init__(
+        self,
+        target_host: str,
+        target_port: int,
+        *,
+        listen_host: str = LOOPBACK,
+        ssl: ssl.SSLContext | None = None,
+    ) -> None:
         self.listen_host = listen_host
+        self._ssl = ssl
+        self._failed_handshakes = 0
         self._target = (target_host, target_port)
         self._cut = False
         self._links: set[_Link] = set()
@@ -134,6 +149,11 @@ class TcpProxy:
     def total_connections(self) -> int:
         """Connections forwarded since start (those reset during a cut not counted)."""
         return self._accepted
+
+    @property
+    def failed_handshakes(self) -> int:
+        """TLS handshakes that failed (only with ``ssl``)."""
+        return self._failed_handshakes
 
     @property
     def refused_connections(self) -> int:
@@ -206,7 +226,9 @@ class TcpProxy:
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
-        server = await asyncio.start_server(self._handle, self.listen_host, 0)
+        if self._ssl is not None:
+            asyncio.get_running_loop().set_exception_handler(self._on_loop_error)
+        server = await asyncio.start_server(self._handle, self.listen_host, 0, ssl=self._ssl)
         try:
             self._port = int(server.sockets[0].getsockname()[1])
             self._started.set_result(None)
@@ -217,6 +239,14 @@ class TcpProxy:
                 link.abort()
             await self._drain_handlers()
             await server.wait_closed()
+
+    def _on_loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        # asyncio reports a failed TLS handshake here; for this proxy it is
+        # an expected outcome (the wrong-CA tests), so count it instead of logging it.
+        if isinstance(context.get("exception"), ssl.SSLError | ConnectionError):
+            self._failed_handshakes += 1
+            return
+        loop.default_exception_handler(context)
 
     async def _drain_handlers(self) -> None:
         handlers = [task for task in self._handlers if task is not asyncio.current_task()]
@@ -284,13 +314,17 @@ class ProxiedTansu:
 
 
 @contextlib.contextmanager
-def tansu_behind_proxy(*, attempts: int = 3) -> Iterator[ProxiedTansu]:
+def tansu_behind_proxy(
+    *, attempts: int = 3, ssl: ssl.SSLContext | None = None
+) -> Iterator[ProxiedTansu]:
     """Start a proxy, then a Tansu that listens behind it and advertises it.
 
     Yields a :class:`ProxiedTansu`; stops both at exit. A broker port taken
-    before Tansu binds it is retried with a new one.
+    before Tansu binds it is retried with a new one. With ``ssl`` (a server
+    context, see :class:`tests.support.tls.TestPKI`) the proxy terminates TLS,
+    so the broker is reachable only over TLS, at the address it advertises.
     """
-    with TcpProxy(LOOPBACK, 0) as proxy:
+    with TcpProxy(LOOPBACK, 0, ssl=ssl) as proxy:
         broker: TansuBroker | None = None
         for attempt in range(1, attempts + 1):
             port = free_port()

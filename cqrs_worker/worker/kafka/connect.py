@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -27,6 +28,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 
 from cqrs_worker.errors import ConfigurationError
+from cqrs_worker.security.tls import tls_failure
 from cqrs_worker.worker.kafka.rebalance import RebalanceListener
 
 __all__ = [
@@ -56,6 +58,11 @@ RESERVED_OPTIONS = frozenset(
     }
 )
 
+_SASL_HINT = (
+    "with SASL on, also check CQRS_WORKER_KAFKA_SECURITY_PROTOCOL and "
+    "CQRS_WORKER_KAFKA_SASL_MECHANISM against the listener's (a mechanism the "
+    "brokers do not enable refuses the connection), and the credentials"
+)
 _BOOTSTRAP_HINT = (
     "check the bootstrap address (CQRS_WORKER_KAFKA_BOOTSTRAP, host:port[,host:port]), "
     "that the brokers are up and reachable from here, and their advertised listeners"
@@ -118,22 +125,45 @@ async def start_consumer(
     group_id: str,
     topics: Sequence[str],
     timeout: float,
+    tls: ssl.SSLContext | None = None,
+    sasl: bool = False,
 ) -> Any:
     """Start ``broker`` (connect, join the group, get partitions) within ``timeout`` seconds.
 
     Returns the started aiokafka consumer. Raises
     :class:`~cqrs_worker.errors.ConfigurationError` saying what to check; the
-    broker is stopped again on failure.
+    broker is stopped again on failure. ``tls`` (the consumer's TLS context)
+    turns a failed connection into the TLS reason, when that is the cause;
+    with ``sasl`` the message also points at the SASL settings.
     """
     try:
         async with asyncio.timeout(timeout):
             await broker.start()
     except BaseException as exc:
         await _stop_quietly(broker)
+        if isinstance(exc, KafkaConnectionError | OSError) and tls is not None:
+            reason = await _tls_reason(bootstrap, tls)
+            if reason is not None:
+                raise ConfigurationError(
+                    f"TLS with Kafka at {bootstrap} failed ({reason}); check "
+                    f"CQRS_WORKER_KAFKA_SSL_CAFILE (the CA that signed the brokers' "
+                    f"certificates) and, if the brokers require a client certificate, "
+                    f"CQRS_WORKER_KAFKA_SSL_CERTFILE and _KEYFILE"
+                ) from exc
         if isinstance(exc, Exception):
-            raise _explain(exc, listener, bootstrap, group_id, topics, timeout) from exc
+            explained = _explain(exc, listener, bootstrap, group_id, topics, timeout)
+            if sasl and isinstance(exc, KafkaConnectionError):
+                explained = ConfigurationError(f"{explained}; {_SASL_HINT}")
+            raise explained from exc
         raise
     return subscriber.consumer
+
+
+async def _tls_reason(bootstrap: str, tls: ssl.SSLContext) -> str | None:
+    host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
+    if not host or not port.isdigit():
+        return None
+    return await tls_failure(host.strip("[]"), int(port), tls, timeout=5.0)
 
 
 def _explain(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cqrs_worker.errors import ConfigurationError
+from cqrs_worker.security import aiokafka_options, faststream_options
 from cqrs_worker.worker.context import SourceContext
 from cqrs_worker.worker.kafka.dead_letter import KafkaDeadLetterSink
 from cqrs_worker.worker.kafka.source import KafkaSource
@@ -15,15 +16,20 @@ def kafka_source(context: SourceContext) -> KafkaSource:
 
     The dead-letter topics are ``<topic><dlq_suffix>`` on the same cluster;
     ``kafka_idempotence`` turns the dead-letter producer's idempotence off for
-    brokers that grant no producer ids.
+    brokers that grant no producer ids. The consumer and the dead-letter
+    producer share one security configuration (TLS context, SASL, token
+    provider), read from the ``CQRS_WORKER_KAFKA_SECURITY_*``/``_SASL_*``/``_SSL_*``
+    settings.
     """
     settings = context.settings
     if settings.kafka_bootstrap is None or settings.group_id is None:
         raise ConfigurationError("Kafka needs CQRS_WORKER_KAFKA_BOOTSTRAP and CQRS_WORKER_GROUP_ID")
+    security = aiokafka_options(settings)
     sink = KafkaDeadLetterSink(
         bootstrap=settings.kafka_bootstrap,
         suffix=settings.dlq_suffix,
         enable_idempotence=settings.kafka_idempotence,
+        producer_options=security,
     )
     return KafkaSource(
         bootstrap=settings.kafka_bootstrap,
@@ -40,4 +46,5 @@ def kafka_source(context: SourceContext) -> KafkaSource:
             "heartbeat_interval_ms": settings.heartbeat_interval_ms,
             "max_poll_interval_ms": settings.max_poll_interval_ms,
         },
+        broker_options=faststream_options(security),
     )

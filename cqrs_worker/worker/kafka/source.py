@@ -147,6 +147,10 @@ class KafkaSource:
         )
         self._listener = RebalanceListener(revoked=self._on_revoked, assigned=self._on_assigned)
         self._broker = build_broker(bootstrap, broker_options or {})
+        # The TLS context FastStream's security object carries, to explain failures.
+        security = (broker_options or {}).get("security")
+        self._tls = getattr(security, "ssl_context", None)
+        self._sasl = type(security).__name__.startswith("SASL")
         self._subscriber = subscribe(
             self._broker,
             self._topics,
@@ -219,6 +223,8 @@ class KafkaSource:
             group_id=self._group_id,
             topics=self._topics,
             timeout=self._start_timeout,
+            tls=self._tls,
+            sasl=self._sasl,
         )
         if self._dead_letters is not None:
             try:

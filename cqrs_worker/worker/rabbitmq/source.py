@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Sequence
 
 from aio_pika.abc import AbstractRobustConnection
@@ -21,6 +22,8 @@ from faststream.rabbit import RabbitBroker
 
 from cqrs_worker.errors import ConfigurationError
 from cqrs_worker.observability import SourceGauges
+from cqrs_worker.security import amqp_ssl_context
+from cqrs_worker.security import redact_url as redact
 from cqrs_worker.worker.context import SourceContext
 from cqrs_worker.worker.delivery import Delivery
 from cqrs_worker.worker.lanes import Lanes
@@ -30,7 +33,6 @@ from cqrs_worker.worker.rabbitmq.dead_letter import RabbitDeadLetterSink
 from cqrs_worker.worker.rabbitmq.queues import QueueSpec, queue_specs
 from cqrs_worker.worker.rabbitmq.topology import connect, step, stop_quietly
 from cqrs_worker.worker.stats import WorkerStats
-from cqrs_worker.worker.transports import redact
 
 __all__ = ["RabbitSource"]
 
@@ -63,6 +65,8 @@ class RabbitSource:
       deliveries may be acknowledged, or that many seconds after the first.
     * ``connect_timeout`` — bounds :meth:`start` (connect and declare);
       ``reconnect_interval`` — seconds between reconnect attempts.
+    * ``ssl_context`` — TLS for an ``amqps://`` URL (CA, client certificate);
+      :func:`~cqrs_worker.security.amqp_ssl_context` builds it from the settings.
     """
 
     def __init__(
@@ -83,6 +87,7 @@ class RabbitSource:
         ack_interval: float = 0.05,
         connect_timeout: float = 10.0,
         reconnect_interval: float = 5.0,
+        ssl_context: ssl.SSLContext | None = None,
         name: str = "rabbitmq",
     ) -> None:
         self._specs = tuple(QueueSpec.of(q) for q in queues)
@@ -107,6 +112,7 @@ class RabbitSource:
         self._dlq_suffix = dlq_suffix
         self._connect_timeout = connect_timeout
         self._reconnect_interval = reconnect_interval
+        self._ssl_context = ssl_context
         self._lanes = Lanes(pipeline, _acknowledge, concurrency=concurrency)
         unkeyed = new_unkeyed_lanes()
         self._consumers = [
@@ -152,6 +158,7 @@ class RabbitSource:
             concurrency=settings.concurrency,
             prefetch=settings.prefetch,
             reconnect_interval=settings.rabbitmq_reconnect_interval,
+            ssl_context=amqp_ssl_context(settings.rabbitmq_url, settings),
         )
 
     @property
@@ -185,6 +192,7 @@ class RabbitSource:
             dlq_suffix=self._dlq_suffix,
             timeout=self._connect_timeout,
             reconnect_interval=self._reconnect_interval,
+            ssl_context=self._ssl_context,
         )
         connection = self._connection
         try:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Awaitable, Sequence
 from typing import TypeVar
 
@@ -29,8 +30,8 @@ from faststream.rabbit import ExchangeType, RabbitBroker, RabbitExchange, Rabbit
 
 from cqrs_worker.brokers._failure import describe
 from cqrs_worker.errors import ConfigurationError
+from cqrs_worker.security import redact_url as redact
 from cqrs_worker.worker.rabbitmq.queues import QueueSpec
-from cqrs_worker.worker.transports import redact
 
 __all__ = ["connect", "step", "stop_quietly"]
 
@@ -50,10 +51,22 @@ async def connect(
     dlq_suffix: str,
     timeout: float,
     reconnect_interval: float,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> tuple[RabbitBroker, AbstractRobustConnection]:
-    """Connect and declare within ``timeout`` seconds; :class:`ConfigurationError` if not."""
+    """Connect and declare within ``timeout`` seconds; :class:`ConfigurationError` if not.
+
+    ``ssl_context`` (for ``amqps://`` URLs) goes to aio-pika through FastStream's
+    security object.
+    """
+    from faststream.security import BaseSecurity
+
     broker = RabbitBroker(
-        url, timeout=timeout, reconnect_interval=reconnect_interval, fail_fast=True, logger=None
+        url,
+        timeout=timeout,
+        reconnect_interval=reconnect_interval,
+        fail_fast=True,
+        logger=None,
+        security=BaseSecurity(ssl_context=ssl_context) if ssl_context is not None else None,
     )
     where = redact(url)
     try:
