@@ -14,30 +14,9 @@ from cqrs_worker.worker.settings import WorkerSettings
 from tests.consumers.manifests import ROOT, containers, manifests, pod_spec, workloads
 
 PREFIX = "CQRS_WORKER_"
-#: Settings the brief of issues 9 and 10 names, which other branches add; once
-#: merged they are fields like the rest and this set may be emptied.
-PENDING = {
-    "HANDLER_TIMEOUT",
-    "LIVENESS_STUCK_AFTER",
-    "KAFKA_SECURITY_PROTOCOL",
-    "KAFKA_SASL_MECHANISM",
-    "KAFKA_SASL_USERNAME",
-    "KAFKA_SASL_PASSWORD",
-    "KAFKA_SSL_CAFILE",
-    "KAFKA_SSL_CERTFILE",
-    "KAFKA_SSL_KEYFILE",
-    "RABBITMQ_SSL_CAFILE",
-    "RABBITMQ_SSL_CERTFILE",
-    "RABBITMQ_SSL_KEYFILE",
-    "RELAY_HEALTH_PORT",
-    "RELAY_HEALTH_HOST",
-}
-
 
 def _known(variable: str) -> bool:
     name = variable.removeprefix(PREFIX).removesuffix("_FILE")
-    if name in PENDING:
-        return True
     if name.startswith("RELAY_"):
         return name.removeprefix("RELAY_").lower() in RelaySettings.model_fields
     return name.lower() in WorkerSettings.model_fields
