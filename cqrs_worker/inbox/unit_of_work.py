@@ -38,6 +38,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cqrs_worker.container import Container
+from cqrs_worker.dlq.marker import is_replay
 from cqrs_worker.errors import ConfigurationError
 from cqrs_worker.inbox.batch import Batcher, Outcome
 from cqrs_worker.inbox.emitter import UnitOfWorkEmitter
@@ -179,9 +180,14 @@ class UnitOfWork:
             try:
                 try:
                     await session.connection()
-                    fresh = self.inbox is None or await self.inbox.record(
+                    inbox = self.inbox
+                    fresh = inbox is None or await inbox.record(
                         session, event.event_id, event.event_name
                     )
+                    if not fresh and inbox is not None and is_replay(delivery):
+                        # A copy replayed from the dead-letter queue: handled
+                        # once if its record says dead-lettered (cqrs_worker.dlq).
+                        fresh = await inbox.resume_dead_lettered(session, event.event_id)
                 except Exception as exc:
                     if database_unreachable(exc):
                         raise _Unreachable from exc
