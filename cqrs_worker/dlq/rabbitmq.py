@@ -35,8 +35,8 @@ import aio_pika
 import aiormq
 from aio_pika.abc import (
     AbstractChannel,
-    AbstractIncomingMessage,
     AbstractConnection,
+    AbstractIncomingMessage,
     AbstractQueue,
 )
 
