@@ -13,11 +13,10 @@ handling of one event would show as a second row), in the unit of work.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-import logging
 
 import pydantic
 import sqlalchemy as sa
@@ -67,6 +66,7 @@ async def build() -> Worker:
 
     def is_fixed() -> bool:  # a stat() is no blocking worth a thread here
         return fixed.exists()
+
     engine = create_async_engine(os.environ["DLQ_APP_DB"], pool_size=5)
 
     class OnSignup:
