@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from typing import Any
 
@@ -86,6 +87,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _handle(args: argparse.Namespace) -> int:
+    from cqrs_worker.cli.logs import configure_logging
+
+    configure_logging("WARNING", "text")
+    # The clients' own complaints (a refused connection, logged as it retries)
+    # would repeat what the command's one line says.
+    for name in ("aiokafka", "aiormq", "aio_pika"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         return asyncio.run(_command(args))
     except ConfigurationError as exc:
