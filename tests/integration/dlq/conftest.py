@@ -6,7 +6,7 @@ import asyncio
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,10 +68,12 @@ class Rig:
             rows = await conn.execute(sa.select(self.tables.inbox.c.status))
             return Counter(status for (status,) in rows)
 
-    async def wait(self, what: str, check: object, *, timeout: float = 60.0) -> None:
-        """Wait until the coroutine function ``check`` returns true; fail if the worker died."""
+    async def wait(
+        self, what: str, check: Callable[[], Awaitable[bool]], *, timeout: float = 60.0
+    ) -> None:
+        """Wait until ``check`` returns true; fail at once if the worker died."""
         deadline = time.monotonic() + timeout
-        while not await check():  # type: ignore[operator]  # an async callable
+        while not await check():
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{what} after {timeout:.0f}s")
             if self.worker is not None and not self.worker.running:
