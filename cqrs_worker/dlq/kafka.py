@@ -23,28 +23,26 @@ replayed *after* the first one it skipped are sent again by the next replay
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import datetime
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
+from cqrs_worker.dlq.deadline import Deadline
 from cqrs_worker.dlq.letter import DeadLetter, text_headers
-from cqrs_worker.dlq.marker import replay_headers
-from cqrs_worker.dlq.replay import Pace, Progress, ReplayOptions, ReplayReport
+from cqrs_worker.dlq.replay import ReplayOptions, ReplayReport
 from cqrs_worker.errors import ConfigurationError
-from cqrs_worker.worker.kafka.dead_letter import ORIGINAL_PARTITION, ORIGINAL_TOPIC
 
-__all__ = ["KafkaDeadLetters", "replay_group"]
+__all__ = ["KafkaDeadLetters", "quietly", "replay_group"]
 
 logger = logging.getLogger(__name__)
 
 _POLL_MS = 500
-_CONFIRM_WINDOW = 200
 
 
 def replay_group(topic: str) -> str:
@@ -78,12 +76,13 @@ class KafkaDeadLetters:
         self.topic = topic
         self.dlq_topic = f"{topic}{suffix}"
         self.group = replay_group(topic)
-        self._timeout = timeout
-        self._options = dict(client_options or {})
-        self._idempotence = enable_idempotence
+        self.timeout = timeout
+        self.client_options = dict(client_options or {})
+        self.enable_idempotence = enable_idempotence
         self._consumer: AIOKafkaConsumer | None = None
         self._partitions: list[TopicPartition] = []
-        self._topics: set[str] = set()
+        #: The cluster's topic names, read on connecting (replays check targets against it).
+        self.topics: set[str] = set()
 
     async def __aenter__(self) -> KafkaDeadLetters:
         consumer = AIOKafkaConsumer(
@@ -93,22 +92,22 @@ class KafkaDeadLetters:
             group_id=self.group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            request_timeout_ms=int(self._timeout * 1000),
-            **self._options,
+            request_timeout_ms=int(self.timeout * 1000),
+            **self.client_options,
         )
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(self.timeout):
                 await consumer.start()
-                self._topics = set(await consumer.topics())
+                self.topics = set(await consumer.topics())
         except (KafkaError, OSError, TimeoutError) as exc:
-            await _quietly(consumer.stop())
+            await quietly(consumer.stop())
             raise ConfigurationError(
-                f"cannot read from Kafka at {self.bootstrap} within {self._timeout:g}s "
+                f"cannot read from Kafka at {self.bootstrap} within {self.timeout:g}s "
                 f"({type(exc).__name__}: {exc}); check the bootstrap address and that the "
                 f"cluster is up"
             ) from exc
-        if self.dlq_topic not in self._topics:
-            await _quietly(consumer.stop())
+        if self.dlq_topic not in self.topics:
+            await quietly(consumer.stop())
             raise ConfigurationError(
                 f"Kafka at {self.bootstrap} has no topic {self.dlq_topic!r}: check the topic "
                 f"name and --dlq-suffix (nothing was dead-lettered from {self.topic!r} yet?)"
@@ -122,7 +121,7 @@ class KafkaDeadLetters:
     async def __aexit__(self, *exc_info: object) -> None:
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
-            await _quietly(consumer.stop())
+            await quietly(consumer.stop())
 
     async def letters(
         self, *, from_mark: bool = False
@@ -144,12 +143,12 @@ class KafkaDeadLetters:
         consumer.resume(*self._partitions)  # an earlier call paused them at their ends
         moved = time.monotonic()
         while ends:
-            if time.monotonic() - moved > self._timeout:
+            if time.monotonic() - moved > self.timeout:
                 raise ConfigurationError(
-                    f"reading {self.dlq_topic!r} made no progress for {self._timeout:g}s "
+                    f"reading {self.dlq_topic!r} made no progress for {self.timeout:g}s "
                     f"(partitions {sorted(tp.partition for tp in ends)}); check the broker"
                 )
-            async with self._deadline("fetching dead letters"):
+            async with self.deadline("fetching dead letters"):
                 batch = await consumer.getmany(*ends, timeout_ms=_POLL_MS)
             for tp, records in batch.items():
                 end = ends.get(tp)
@@ -176,103 +175,13 @@ class KafkaDeadLetters:
         progress: Callable[[str], object] | None = None,
     ) -> ReplayReport:
         """Send the matching dead letters back to their original topic; see the module docstring."""
-        report = ReplayReport(source=self.dlq_topic, dry_run=options.dry_run)
-        producer = None if options.dry_run else await self._producer()
-        pace = Pace(options.rate)
-        ticker = Progress(progress) if progress is not None else None
-        mark: dict[TopicPartition, int] = {}
-        skipped_in: set[TopicPartition] = set()
-        pending: list[asyncio.Future[Any]] = []
-        try:
-            async with contextlib.aclosing(self.letters(from_mark=not from_beginning)) as letters:
-                async for record, letter in letters:
-                    if options.count is not None and report.matched >= options.count:
-                        break
-                    report.read += 1
-                    tp = TopicPartition(record.topic, record.partition)
-                    target = letter.headers.get(ORIGINAL_TOPIC) or self.topic
-                    if not options.filter.matches(letter):
-                        skipped_in.add(tp)
-                    elif target not in self._topics:
-                        report.skip(f"original topic {target!r} missing")
-                        skipped_in.add(tp)
-                    else:
-                        report.matched += 1
-                        if producer is not None:
-                            await pace.wait()
-                            pending.append(await self._send(producer, record, letter, target))
-                            if len(pending) >= _CONFIRM_WINDOW or options.rate is not None:
-                                report.replayed += await self._confirm(pending)
-                        if tp not in skipped_in:
-                            mark[tp] = record.offset + 1
-                    if ticker is not None:
-                        ticker.update(report)
-            report.replayed += await self._confirm(pending)
-            if producer is not None and mark:
-                await self._commit(mark)
-        finally:
-            if producer is not None:
-                await _quietly(producer.stop())
-        return report
+        from cqrs_worker.dlq.kafka_replay import KafkaReplayer
 
-    async def _producer(self) -> AIOKafkaProducer:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap,
-            acks="all",
-            enable_idempotence=self._idempotence,
-            request_timeout_ms=int(self._timeout * 1000),
-            **self._options,
+        return await KafkaReplayer(self).replay(
+            options, from_beginning=from_beginning, progress=progress
         )
-        try:
-            async with asyncio.timeout(self._timeout):
-                await producer.start()
-        except (KafkaError, OSError, TimeoutError) as exc:
-            await _quietly(producer.stop())
-            raise ConfigurationError(
-                f"cannot start a producer for Kafka at {self.bootstrap} ({type(exc).__name__}: "
-                f"{exc}); against Tansu pass --no-kafka-idempotence"
-            ) from exc
-        return producer
 
-    async def _send(
-        self,
-        producer: AIOKafkaProducer,
-        record: ConsumerRecord[bytes, bytes],
-        letter: DeadLetter,
-        target: str,
-    ) -> asyncio.Future[Any]:
-        partition: int | None = None
-        original = letter.headers.get(ORIGINAL_PARTITION)
-        if original is not None and original.isdigit():
-            # Back to the partition it came from: its key's order there is kept
-            # even if the producer partitioned by something other than the key.
-            known = producer.client.cluster.partitions_for_topic(target) or set()
-            partition = int(original) if int(original) in known else None
-        headers = [
-            (name, value if isinstance(value, bytes) else str(value).encode())
-            for name, value in replay_headers(dict(record.headers)).items()
-        ]
-        async with self._deadline(f"sending to {target!r}"):
-            sent: asyncio.Future[Any] = await producer.send(
-                target, record.value, key=record.key, headers=headers, partition=partition
-            )
-        return sent
-
-    async def _confirm(self, pending: list[asyncio.Future[Any]]) -> int:
-        futures, pending[:] = list(pending), []
-        if not futures:
-            return 0
-        try:
-            async with self._deadline("waiting for Kafka to confirm the replayed messages"):
-                await asyncio.gather(*futures)
-        except KafkaError as exc:
-            raise ConfigurationError(
-                f"Kafka did not confirm a replayed message ({type(exc).__name__}: {exc}); "
-                f"the replay mark was not moved, so a new replay sends them again"
-            ) from exc
-        return len(futures)
-
-    async def _commit(self, mark: dict[TopicPartition, int]) -> None:
+    async def commit_mark(self, mark: dict[TopicPartition, int]) -> None:
         consumer = self._require()
         offsets = {tp: OffsetAndMetadata(offset, "") for tp, offset in mark.items()}
         try:
@@ -289,38 +198,16 @@ class KafkaDeadLetters:
             raise RuntimeError("use KafkaDeadLetters as 'async with'")
         return self._consumer
 
-    def _deadline(self, what: str) -> _Deadline:
-        return _Deadline(self._timeout, f"{what} on {self.bootstrap}")
+    def deadline(self, what: str) -> Deadline:
+        """A bound of ``timeout`` seconds on ``what``: :class:`ConfigurationError` past it."""
+        return Deadline(self.timeout, f"{what} on {self.bootstrap}")
 
     async def _call(self, action: Any) -> Any:
-        async with self._deadline("asking for offsets"):
+        async with self.deadline("asking for offsets"):
             return await action
 
 
-class _Deadline:
-    """``asyncio.timeout`` that ends in a :class:`ConfigurationError` naming what hung."""
-
-    def __init__(self, seconds: float, what: str) -> None:
-        self._timeout = asyncio.timeout(seconds)
-        self._seconds = seconds
-        self._what = what
-
-    async def __aenter__(self) -> None:
-        await self._timeout.__aenter__()
-
-    async def __aexit__(self, kind: Any, exc: Any, tb: Any) -> None:
-        try:
-            await self._timeout.__aexit__(kind, exc, tb)
-        except TimeoutError as error:
-            raise ConfigurationError(
-                f"no answer within {self._seconds:g}s while {self._what}; check that the "
-                f"broker is up (raise --timeout if it is only slow)"
-            ) from error
-
-
 def _letter(record: ConsumerRecord[bytes, bytes]) -> DeadLetter:
-    import datetime
-
     key = None
     if record.key is not None:
         key = bytes(record.key).decode("utf-8", "replace")
@@ -338,7 +225,8 @@ def _letter(record: ConsumerRecord[bytes, bytes]) -> DeadLetter:
     )
 
 
-async def _quietly(action: Any) -> None:
+async def quietly(action: Any) -> None:
+    """Await ``action`` (a client's ``stop()``) for at most 5 s; log, never raise."""
     try:
         async with asyncio.timeout(5.0):
             await action

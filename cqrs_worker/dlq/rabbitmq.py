@@ -158,16 +158,16 @@ class RabbitDeadLetters:
                     break
                 report.read += 1
                 letter = _letter(self.dlq, message, report.read)
-                if options.dry_run or not options.filter.matches(letter):
-                    report.matched += options.filter.matches(letter)
+                matches = options.filter.matches(letter)
+                report.matched += matches
+                if options.dry_run or not matches:
                     held.append(message)
-                    continue
-                report.matched += 1
-                await pace.wait()
-                target = letter.headers.get(ORIGINAL_QUEUE) or self.queue
-                await self._publish(channel, message, target)
-                await self._call(message.ack(), "acknowledging a replayed dead letter")
-                report.replayed += 1
+                else:
+                    await pace.wait()
+                    target = letter.headers.get(ORIGINAL_QUEUE) or self.queue
+                    await self._publish(channel, message, target)
+                    await self._call(message.ack(), "acknowledging a replayed dead letter")
+                    report.replayed += 1
                 if ticker is not None:
                     ticker.update(report, budget)
         finally:
