@@ -66,24 +66,42 @@ def add_parser(subparsers: Any) -> None:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", metavar="NAME", help="the topic or queue the worker consumes")
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--kafka", dest="transport", action="store_const", const="kafka")
-    which.add_argument("--rabbitmq", dest="transport", action="store_const", const="rabbitmq")
-    parser.add_argument("--kafka-bootstrap", help="(CQRS_WORKER_KAFKA_BOOTSTRAP)")
-    parser.add_argument("--rabbitmq-url", help="(CQRS_WORKER_RABBITMQ_URL)")
-    parser.add_argument("--dlq-suffix", help="(CQRS_WORKER_DLQ_SUFFIX, default .dlq)")
+    which.add_argument(
+        "--kafka",
+        dest="transport",
+        action="store_const",
+        const="kafka",
+        help="use Kafka (needed only when both brokers are configured)",
+    )
+    which.add_argument(
+        "--rabbitmq", dest="transport", action="store_const", const="rabbitmq", help="use RabbitMQ"
+    )
+    parser.add_argument(
+        "--kafka-bootstrap", metavar="HOST:PORT", help="(CQRS_WORKER_KAFKA_BOOTSTRAP)"
+    )
+    parser.add_argument("--rabbitmq-url", metavar="URL", help="(CQRS_WORKER_RABBITMQ_URL)")
+    parser.add_argument(
+        "--dlq-suffix", metavar="SUFFIX", help="(CQRS_WORKER_DLQ_SUFFIX, default .dlq)"
+    )
     parser.add_argument(
         "--timeout", type=float, default=15.0, help="seconds per broker call (default 15)"
     )
-    parser.add_argument("--reason", action="append", default=[], help="x-dlq-reason")
-    parser.add_argument("--event-name", action="append", default=[])
+    parser.add_argument(
+        "--reason", action="append", default=[], help="x-dlq-reason, e.g. handler-failed"
+    )
+    parser.add_argument("--event-name", action="append", default=[], metavar="NAME")
     parser.add_argument(
         "--exception-type",
         action="append",
         default=[],
         help="e.g. builtins.ValueError or ValueError",
     )
-    parser.add_argument("--since", help="dead-lettered at or after: ISO 8601 or 30m, 2h, 7d ago")
-    parser.add_argument("--until", help="dead-lettered before: ISO 8601 or a duration ago")
+    parser.add_argument(
+        "--since", metavar="TIME", help="dead-lettered at or after: ISO 8601 or 30m, 2h, 7d ago"
+    )
+    parser.add_argument(
+        "--until", metavar="TIME", help="dead-lettered before: ISO 8601 or a duration ago"
+    )
 
 
 def _handle(args: argparse.Namespace) -> int:
@@ -98,6 +116,8 @@ def _handle(args: argparse.Namespace) -> int:
         return asyncio.run(_command(args))
     except ConfigurationError as exc:
         return _fail(args, exc)
+    except KeyboardInterrupt:  # nothing unconfirmed was acknowledged or marked
+        return 130
 
 
 def _fail(args: argparse.Namespace, exc: ConfigurationError) -> int:
@@ -127,7 +147,13 @@ async def _command(args: argparse.Namespace) -> int:
         until=parse_moment(args.until) if args.until else None,
     )
     name = args.name.removesuffix(settings.dlq_suffix) or args.name
-    if settings.transport(args.transport) == "kafka":
+    transport = settings.transport(args.transport)
+    if transport == "rabbitmq" and getattr(args, "from_beginning", False):
+        raise ConfigurationError(
+            "--from-beginning is for Kafka: a RabbitMQ dead-letter queue holds only what "
+            "was not replayed yet"
+        )
+    if transport == "kafka":
         from cqrs_worker.cli.dlq_kafka import kafka_command
 
         return await kafka_command(args, settings, name, letter_filter)

@@ -121,3 +121,16 @@ async def test_count_and_rate_bound_a_replay(kafka_bootstrap: str, topic_name: s
     # 6 messages at 4/s: the first at once, then 5 intervals of 0.25 s.
     assert took >= 1.2, f"6 messages at 4/s took {took:.2f}s"
     assert rest.replayed == 4
+
+
+async def test_an_empty_dead_letter_topic_reads_as_empty_at_once(
+    kafka_bootstrap: str, topic_name: str
+) -> None:
+    await _setup(kafka_bootstrap, topic_name, [])
+    started = time.monotonic()
+    async with KafkaDeadLetters(bootstrap=kafka_bootstrap, topic=topic_name, timeout=10) as dlq:
+        seen = [letter async for _, letter in dlq.letters()]
+        report = await dlq.replay(ReplayOptions())
+    assert seen == []
+    assert report.read == 0
+    assert time.monotonic() - started < 8, "ended at the (empty) end, not by the timeout"

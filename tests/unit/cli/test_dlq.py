@@ -45,6 +45,17 @@ KAFKA = ["--kafka-bootstrap", "127.0.0.1:9"]
         (["dlq", "replay", "orders", *KAFKA, "--rate", "0"], "--rate must be a positive"),
         (["dlq", "show", "orders", *KAFKA, "-n", "0"], "--limit must be positive"),
         (["dlq", "stats", "orders", *KAFKA, "--dlq-suffix", ""], "CQRS_WORKER_DLQ_SUFFIX"),
+        (
+            [
+                "dlq",
+                "replay",
+                "orders",
+                "--rabbitmq-url",
+                "amqp://127.0.0.1:9/",
+                "--from-beginning",
+            ],
+            "--from-beginning is for Kafka",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
