@@ -110,17 +110,22 @@ async def test_dry_run_sends_and_marks_nothing(kafka_bootstrap: str, topic_name:
     assert len(await read_topic(kafka_bootstrap, topic_name, expected=4)) == 4
 
 
-async def test_count_and_rate_bound_a_replay(kafka_bootstrap: str, topic_name: str) -> None:
-    await _setup(kafka_bootstrap, topic_name, [{}] * 10)
+async def test_count_and_rate_bound_a_replay_and_long_runs_show_progress(
+    kafka_bootstrap: str, topic_name: str
+) -> None:
+    await _setup(kafka_bootstrap, topic_name, [{}] * 12)
+    progress: list[str] = []
     async with KafkaDeadLetters(bootstrap=kafka_bootstrap, topic=topic_name, timeout=10) as dlq:
         started = time.monotonic()
-        report = await dlq.replay(ReplayOptions(count=6, rate=4.0))
+        report = await dlq.replay(ReplayOptions(count=10, rate=4.0), progress=progress.append)
         took = time.monotonic() - started
         rest = await dlq.replay(ReplayOptions())
-    assert report.replayed == 6
-    # 6 messages at 4/s: the first at once, then 5 intervals of 0.25 s.
-    assert took >= 1.2, f"6 messages at 4/s took {took:.2f}s"
-    assert rest.replayed == 4
+    assert report.replayed == 10
+    # 10 messages at 4/s: the first at once, then 9 intervals of 0.25 s.
+    assert took >= 2.2, f"10 messages at 4/s took {took:.2f}s"
+    assert progress, "a run past 2 s prints progress"
+    assert progress[0].startswith(f"{topic_name}.dlq: read ")
+    assert rest.replayed == 2
 
 
 async def test_an_empty_dead_letter_topic_reads_as_empty_at_once(
