@@ -14,6 +14,8 @@ database transaction (:meth:`UnitOfWork.transaction
 commits when the route returns and rolls back when it raises. The commit
 happens before the response is sent (a FastAPI dependency of
 ``scope="function"``), so a client never sees a success that did not commit.
+Background tasks run after the response, outside that transaction: give them
+a ``unit_of_work.transaction()`` of their own.
 """
 
 from __future__ import annotations
