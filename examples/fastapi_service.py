@@ -185,9 +185,12 @@ def create_app(url: str | None = None, *, prefix: str = "shop") -> FastAPI:
     )
 
     problems = ProblemRegistry()
-    problems.register(OrderNotFound, 404, title="Order not found")
+    problems.register(OrderNotFound, status=404, title="Order not found")
     problems.register(
-        CreditLimitExceeded, 409, title="Credit limit exceeded", type="/problems/credit-limit"
+        CreditLimitExceeded,
+        status=409,
+        title="Credit limit exceeded",
+        type="/problems/credit-limit",
     )
 
     app = FastAPI(lifespan=Lifespan(database))  # add brokers here: Lifespan(database, broker)

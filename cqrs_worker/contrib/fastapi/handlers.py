@@ -2,9 +2,9 @@
 
 Every error response of the app becomes an RFC 9457 problem: what route
 handlers (and the commands they send) raise, looked up in a
-:class:`~cqrs_worker.contrib.fastapi.ProblemRegistry`; FastAPI's request
-validation errors (422, with ``errors``); and ``HTTPException`` (its status,
-its detail when that is a string, its headers; unknown routes are 404s too).
+:class:`~cqrs_worker.contrib.fastapi.ProblemRegistry` (FastAPI's request
+validation errors among its defaults), and ``HTTPException`` (its status, its
+detail when that is a string, its headers; unknown routes are 404s too).
 
 Where each is handled, which decides who logs it: registered classes (and
 ``EventHandlingError``) are answered inside the app, and 5xx answers among
@@ -20,16 +20,10 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from cqrs_worker.contrib.fastapi.problems import (
-    UNEXPECTED,
-    ProblemRegistry,
-    ProblemType,
-    validation_errors,
-)
+from cqrs_worker.contrib.fastapi.problems import UNEXPECTED, ProblemRegistry, ProblemType
 from cqrs_worker.errors import EventHandlingError
 
 __all__ = ["PROBLEM_JSON", "install_problem_handlers", "problem_response"]
@@ -37,13 +31,6 @@ __all__ = ["PROBLEM_JSON", "install_problem_handlers", "problem_response"]
 logger = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
-
-_REQUEST_INVALID = ProblemType(
-    status=422,
-    title="Unprocessable Content",
-    default_detail="The request is not valid.",
-    extensions=validation_errors,
-)
 
 
 def problem_response(
@@ -83,15 +70,11 @@ def install_problem_handlers(app: FastAPI, registry: ProblemRegistry) -> None:
         # Starlette re-raises after this response: the server logs the traceback.
         return problem_response(UNEXPECTED, exc, request)
 
+    # HTTPException first, so that a registration of it (or of a subclass) wins.
+    app.add_exception_handler(HTTPException, _http_exception)
     for exception in (*registry.exception_types(), EventHandlingError):
         app.add_exception_handler(exception, registered)
-    app.add_exception_handler(RequestValidationError, _request_invalid)
-    app.add_exception_handler(HTTPException, _http_exception)
     app.add_exception_handler(Exception, unexpected)
-
-
-async def _request_invalid(request: Request, exc: Exception) -> Response:
-    return problem_response(_REQUEST_INVALID, exc, request)
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:

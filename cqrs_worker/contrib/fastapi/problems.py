@@ -8,18 +8,21 @@ a 500 whose body says nothing about the cause (the traceback goes to the log).
 
 The defaults, which a fresh registry starts with:
 
-* ``pydantic.ValidationError`` -> 422, with ``errors`` (``loc``, ``msg``,
-  ``type`` of each; the rejected values are left out): a request or event
-  built from invalid input.
+* ``pydantic.ValidationError`` and FastAPI's ``RequestValidationError`` ->
+  422, with ``errors`` (``loc``, ``msg``, ``type`` of each; the rejected
+  values are left out): a request body, or a command built from input, that
+  does not validate.
 * :class:`~cqrs_worker.errors.PublishError` -> 503: a broker did not confirm;
   the client may try again.
 * ``TimeoutError`` (so also :class:`~cqrs_worker.errors.HandlerTimeoutError`)
   -> 504.
 * An :class:`~cqrs_worker.errors.EventHandlingError` (a domain event handler
   run by the command failed) is answered as its first failure.
+* Every other error, ours included (a ``ConfigurationError`` such as
+  ``HandlerNotFoundError``, a ``DispatchError``), is a fault of the server:
+  500, with no detail.
 
-FastAPI's own request validation errors (422) and ``HTTPException`` (its
-status and detail) are answered as problems too; see
+``HTTPException`` keeps its own status and detail; see
 :mod:`cqrs_worker.contrib.fastapi.handlers`.
 """
 
@@ -32,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pydantic
+from fastapi.exceptions import RequestValidationError
 
 from cqrs_worker.errors import ConfigurationError, EventHandlingError, PublishError
 
@@ -97,8 +101,8 @@ class ProblemRegistry:
     def register(
         self,
         exception: type[E],
-        status: int,
         *,
+        status: int,
         title: str | None = None,
         type: str = "about:blank",  # the RFC's name for the member
         detail: Callable[[E], str | None] | None = str,
@@ -165,12 +169,14 @@ def validation_errors(exc: Any) -> dict[str, Any]:
 
 
 def _register_defaults(registry: ProblemRegistry) -> None:
-    registry._types[pydantic.ValidationError] = ProblemType(
+    invalid = ProblemType(
         status=422,
         title="Unprocessable Content",
         default_detail="The request is not valid.",
         extensions=validation_errors,
     )
+    registry._types[pydantic.ValidationError] = invalid
+    registry._types[RequestValidationError] = invalid
     registry._types[PublishError] = ProblemType(
         status=503,
         title="Service Unavailable",

@@ -107,8 +107,8 @@ def build_app(engine: AsyncEngine, tables: Tables) -> FastAPI:
     requests.bind(PlaceOrder, PlaceOrderHandler)
     mediators = bootstrap(requests=requests, container=container, emitter=unit_of_work.emitter)
     problems = ProblemRegistry()
-    problems.register(Declined, 409)
-    problems.register(sa.exc.IntegrityError, 409, detail=None)
+    problems.register(Declined, status=409)
+    problems.register(sa.exc.IntegrityError, status=409, detail=None)
     app = FastAPI()
     setup(app, mediator=mediators.requests, unit_of_work=unit_of_work, problems=problems)
 

@@ -8,6 +8,7 @@ import httpx
 import pydantic
 import pytest
 from fastapi import FastAPI, HTTPException
+from fastapi.exceptions import RequestValidationError
 
 from cqrs_worker import Command, DefaultContainer, RequestMap, bootstrap
 from cqrs_worker.contrib.fastapi import PROBLEM_JSON, Mediator, ProblemRegistry, setup
@@ -72,8 +73,8 @@ def client(app: FastAPI, *, raise_app_exceptions: bool = True) -> httpx.AsyncCli
 
 def registry() -> ProblemRegistry:
     problems = ProblemRegistry()
-    problems.register(OrderNotFound, 404, title="Order not found", type="/problems/order")
-    problems.register(OrderLocked, 409, detail=None)
+    problems.register(OrderNotFound, status=404, title="Order not found", type="/problems/order")
+    problems.register(OrderLocked, status=409, detail=None)
     return problems
 
 
@@ -170,4 +171,18 @@ def test_registering_after_setup_is_an_error() -> None:
     problems = registry()
     build_app(problems)
     with pytest.raises(ConfigurationError, match="frozen"):
-        problems.register(KeyError, 404)
+        problems.register(KeyError, status=404)
+
+
+async def test_a_registration_replaces_a_default() -> None:
+    problems = ProblemRegistry()
+    problems.register(RequestValidationError, status=400, title="Bad input", detail=None)
+    async with client(build_app(problems)) as api:
+        answer = await api.post("/items", json={"quantity": "lots"})
+    assert answer.status_code == 400
+    assert answer.json() == {
+        "type": "about:blank",
+        "title": "Bad input",
+        "status": 400,
+        "instance": "/items",
+    }

@@ -45,9 +45,9 @@ def body(registry: ProblemRegistry, exc: BaseException) -> dict[str, Any]:
 
 def test_the_most_specific_registered_class_wins() -> None:
     registry = ProblemRegistry()
-    registry.register(NotFound, 404)
-    registry.register(OrderNotFound, 410, title="Order gone")
-    registry.register(Conflict, 409)
+    registry.register(NotFound, status=404)
+    registry.register(OrderNotFound, status=410, title="Order gone")
+    registry.register(Conflict, status=409)
 
     assert body(registry, OrderNotFound("order 7")) == {
         "type": "about:blank",
@@ -62,17 +62,20 @@ def test_the_most_specific_registered_class_wins() -> None:
 
 def test_registration_order_does_not_matter() -> None:
     registry = ProblemRegistry()
-    registry.register(OrderNotFound, 410)
-    registry.register(NotFound, 404)
+    registry.register(OrderNotFound, status=410)
+    registry.register(NotFound, status=404)
     assert body(registry, OrderNotFound())["status"] == 410
 
 
 def test_type_title_and_detail_are_configurable() -> None:
     registry = ProblemRegistry()
     registry.register(
-        NotFound, 404, type="https://errors.example/not-found", detail=lambda e: f"no {e.args[0]}"
+        NotFound,
+        status=404,
+        type="https://errors.example/not-found",
+        detail=lambda e: f"no {e.args[0]}",
     )
-    registry.register(Conflict, 409, detail=None)
+    registry.register(Conflict, status=409, detail=None)
     assert body(registry, NotFound("order")) == {
         "type": "https://errors.example/not-found",
         "title": "Not Found",
@@ -85,7 +88,7 @@ def test_type_title_and_detail_are_configurable() -> None:
 
 def test_extensions_add_members() -> None:
     registry = ProblemRegistry()
-    registry.register(NotFound, 404, extensions=lambda e: {"resource": e.args[0]})
+    registry.register(NotFound, status=404, extensions=lambda e: {"resource": e.args[0]})
     assert body(registry, NotFound("order"))["resource"] == "order"
 
 
@@ -133,7 +136,7 @@ def test_without_defaults_only_registrations_count() -> None:
 
 def test_an_event_handling_error_is_answered_as_its_first_failure() -> None:
     registry = ProblemRegistry()
-    registry.register(Conflict, 409)
+    registry.register(Conflict, status=409)
 
     class Handler:
         pass
@@ -151,17 +154,17 @@ def test_an_event_handling_error_is_answered_as_its_first_failure() -> None:
 @pytest.mark.parametrize("status", [200, 302, 399, 600])
 def test_a_status_outside_4xx_5xx_is_refused(status: int) -> None:
     with pytest.raises(ConfigurationError, match="must be 400-599"):
-        ProblemRegistry().register(NotFound, status)
+        ProblemRegistry().register(NotFound, status=status)
 
 
 @pytest.mark.parametrize("what", [NotFound(), KeyboardInterrupt, "NotFound"])
 def test_only_exception_classes_can_be_registered(what: Any) -> None:
     with pytest.raises(ConfigurationError, match="Exception subclass"):
-        ProblemRegistry().register(what, 400)
+        ProblemRegistry().register(what, status=400)
 
 
 def test_a_frozen_registry_refuses_registrations() -> None:
     registry = ProblemRegistry()
     registry.freeze()
     with pytest.raises(ConfigurationError, match=r"register NotFound before setup\(app"):
-        registry.register(NotFound, 404)
+        registry.register(NotFound, status=404)
