@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import pydantic
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -32,6 +33,7 @@ ENV_PREFIX = "CQRS_WORKER_"
 LogFormat = Literal["text", "json"]
 LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
 NameList = Annotated[tuple[str, ...], NoDecode]
+_NO_LIMIT = ("0", "none", "off")
 
 
 def env_name(field: str) -> str:
@@ -79,7 +81,7 @@ class WorkerSettings(BaseSettings):
     prefetch: int = pydantic.Field(default=256, ge=1, le=65_535)
     """RabbitMQ unacknowledged deliveries in flight per queue."""
     max_message_bytes: int | None = pydantic.Field(default=1_048_576, ge=1)
-    """Bodies over this size are dead-lettered unread; ``None``: no limit."""
+    """Bodies over this size are dead-lettered unread; ``0``, ``none`` or ``off``: no limit."""
 
     # -- failures ---------------------------------------------------------
     max_attempts: int = pydantic.Field(default=5, ge=1)
@@ -128,6 +130,25 @@ class WorkerSettings(BaseSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
+    @pydantic.field_validator("max_message_bytes", mode="before")
+    @classmethod
+    def _no_limit(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in _NO_LIMIT:
+            return None
+        return None if value == 0 else value
+
+    @pydantic.field_validator("rabbitmq_url")
+    @classmethod
+    def _amqp_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return value
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("amqp", "amqps") or not parts.hostname:
+            raise ValueError(
+                "expected an AMQP URL, amqp://<user>:<password>@<host>:5672/<vhost> (amqps:// for TLS)"
+            )
+        return value
+
     @pydantic.field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
@@ -171,16 +192,31 @@ def load_settings(**values: Any) -> WorkerSettings:
 
 
 def describe_errors(exc: pydantic.ValidationError) -> str:
-    """One line per invalid setting, naming its variable and flag."""
-    lines = []
+    """Every invalid setting on one line, naming its variable and flag (passwords hidden)."""
+    parts = []
     for error in exc.errors(include_url=False):
         field = str(error["loc"][0]) if error["loc"] else ""
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
-            lines.append(f"{field!r} is not a worker setting")
+            parts.append(f"{field!r} is not a worker setting")
         elif field in WorkerSettings.model_fields:
             flag = field.replace("_", "-")
-            lines.append(f"{env_name(field)} (--{flag}): {message}, got {error['input']!r}")
+            given = _without_password(error["input"])
+            parts.append(f"{env_name(field)} (--{flag}): {message}, got {given!r}")
         else:
-            lines.append(message)
-    return "invalid worker settings:\n  " + "\n  ".join(lines)
+            parts.append(message)
+    return "invalid worker settings: " + "; ".join(parts)
+
+
+def _without_password(value: object) -> object:
+    if not isinstance(value, str) or "://" not in value:
+        return value
+    try:
+        parts = urlsplit(value)
+        password = parts.password
+    except ValueError:
+        return value
+    if password is None:
+        return value
+    user, _, host = parts.netloc.rpartition("@")
+    return parts._replace(netloc=f"{user.partition(':')[0]}:***@{host}").geturl()
