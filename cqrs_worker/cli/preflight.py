@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,7 +23,13 @@ from cqrs_worker.brokers.message import OutgoingMessage
 from cqrs_worker.brokers.protocol import MessageBroker
 from cqrs_worker.errors import ConfigurationError, PublishError
 
-__all__ = ["CONNECT_TIMEOUT", "StartedBroker", "check_database", "start_broker"]
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "StartedBroker",
+    "check_database",
+    "quiet_clients",
+    "start_broker",
+]
 
 #: Seconds a database or broker may take to accept the first connection.
 CONNECT_TIMEOUT = 15.0
@@ -140,7 +146,7 @@ async def start_broker(
     """Start ``broker``; if it cannot connect, one line saying so."""
     try:
         async with asyncio.timeout(CONNECT_TIMEOUT * 2):
-            with _quiet(_CLIENT_LOGGERS):
+            with quiet_clients():
                 await broker.start()
     except TimeoutError:
         raise ConfigurationError(
@@ -153,18 +159,33 @@ async def start_broker(
 
 
 @contextlib.contextmanager
-def _quiet(names: Sequence[str]) -> Iterator[None]:
-    # The clients log each failed attempt themselves; a failed start is
-    # reported once, by the ConfigurationError, so their lines are noise here.
-    loggers = [logging.getLogger(name) for name in names]
-    levels = [one.level for one in loggers]
-    for one in loggers:
-        one.setLevel(logging.CRITICAL)
+def quiet_clients(while_: Callable[[], bool] = lambda: True) -> Iterator[None]:
+    """Hide the broker clients' own log lines while ``while_()`` holds (start-up).
+
+    The clients log each failed connection attempt themselves; a failed start
+    is reported once, by the ConfigurationError, so their lines are noise
+    then. At DEBUG level nothing is hidden.
+    """
+    quiet = _ClientFilter(while_)
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(quiet)
     try:
         yield
     finally:
-        for one, level in zip(loggers, levels, strict=True):
-            one.setLevel(level)
+        for handler in handlers:
+            handler.removeFilter(quiet)
+
+
+class _ClientFilter(logging.Filter):
+    def __init__(self, while_: Callable[[], bool]) -> None:
+        super().__init__()
+        self._while = while_
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.partition(".")[0] not in _CLIENT_LOGGERS:
+            return True
+        return logging.getLogger().level <= logging.DEBUG or not self._while()
 
 
 def _reason(exc: BaseException) -> str:

@@ -85,6 +85,7 @@ def _handle(args: argparse.Namespace) -> int:
 
 
 async def _run(target: str, *, factory: bool, overrides: dict[str, Any]) -> int:
+    from cqrs_worker.cli.preflight import quiet_clients
     from cqrs_worker.cli.target import load_target
     from cqrs_worker.event_mediator import EventMediator
     from cqrs_worker.worker.app import Worker
@@ -96,5 +97,6 @@ async def _run(target: str, *, factory: bool, overrides: dict[str, Any]) -> int:
         worker = value.replace(load_settings(**{**code_given, **overrides}))
     else:
         worker = Worker(value, load_settings(**overrides))
-    await worker.run(handle_signals=True)
+    with quiet_clients(while_=lambda: worker.state in ("created", "starting")):
+        await worker.run(handle_signals=True)
     return 0

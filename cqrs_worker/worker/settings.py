@@ -145,7 +145,8 @@ class WorkerSettings(BaseSettings):
         parts = urlsplit(value.strip())
         if parts.scheme not in ("amqp", "amqps") or not parts.hostname:
             raise ValueError(
-                "expected an AMQP URL, amqp://<user>:<password>@<host>:5672/<vhost> (amqps:// for TLS)"
+                "expected an AMQP URL, amqp://<user>:<password>@<host>:5672/<vhost> "
+                "(amqps:// for TLS)"
             )
         return value
 
