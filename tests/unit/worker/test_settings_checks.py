@@ -1,4 +1,4 @@
-"""``WorkerSettings`` checks: AMQP URLs, the size limit turned off, one-line errors, no passwords."""
+"""``WorkerSettings`` checks: AMQP URLs, no size limit, one-line errors, no passwords."""
 
 from __future__ import annotations
 
