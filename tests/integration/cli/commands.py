@@ -18,7 +18,7 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def cli(*args: str, timeout: float = 90, **env: str) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """``cqrs-worker ARGS`` in a subprocess (``python -m cqrs_worker.cli``, as the script does)."""
     return subprocess.run(
         [sys.executable, "-m", "cqrs_worker.cli", *args],
@@ -26,7 +26,7 @@ def cli(*args: str, timeout: float = 90, **env: str) -> subprocess.CompletedProc
         env=clean_env(**env),
         capture_output=True,
         text=True,
-        timeout=timeout,
+        timeout=90,
         check=False,
     )
 
