@@ -25,6 +25,7 @@ import uuid
 from typing import Any
 
 from cqrs_worker.cli.relay import add_target_arguments, load_producer
+from cqrs_worker.errors import ConfigurationError
 
 __all__ = ["add_parser"]
 
@@ -90,6 +91,11 @@ async def _admin(args: argparse.Namespace) -> int:
     from cqrs_worker.cli.preflight import check_database
 
     producer: Any = None
+    if args.target is not None and (args.dsn or args.table):
+        raise ConfigurationError(
+            "give the database with --dsn / CQRS_WORKER_OUTBOX_DSN or MODULE:ATTR, not both "
+            "(--table goes with --dsn)"
+        )
     if args.target is not None:
         producer = await load_producer(args.target, factory=args.factory)
         engine, repository = producer.engine, producer.repository

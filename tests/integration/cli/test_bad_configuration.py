@@ -117,6 +117,12 @@ RELAY_CASES: list[Case] = [
     ),
 ]
 ADMIN_CASES: list[Case] = [
+    (
+        "a DSN and a relay",
+        [RELAY],
+        {},
+        "give the database with --dsn / CQRS_WORKER_OUTBOX_DSN or MODULE:ATTR, not both",
+    ),
     ("bad DSN", ["--dsn", "notadsn"], {}, "--dsn / CQRS_WORKER_OUTBOX_DSN is not a usable"),
     ("sync driver", ["--dsn", "postgresql://u@h/d"], {}, "is not a usable database URL"),
     (
@@ -141,7 +147,16 @@ DDL: list[Case] = [
     ("unknown dialect", ["--dialect", "oracle"], {}, "no outbox DDL for dialect 'oracle'"),
     ("bad table name", ["--table", "bad name"], {}, "must be a plain SQL identifier"),
 ]
-CHECK: list[Case] = [("port not a number", ["--port", "abc"], {}, "invalid int value: 'abc'")]
+CHECK: list[Case] = [
+    ("port flag not a number", ["--port", "abc"], {}, "invalid int value: 'abc'"),
+    ("port flag out of range", ["--port", "70000"], {}, "--port: '70000' is not a health port"),
+    (
+        "port variable not a number",
+        [],
+        {"CQRS_WORKER_HEALTH_PORT": "abc"},
+        "CQRS_WORKER_HEALTH_PORT: 'abc' is not a health port",
+    ),
+]
 
 
 def _cases() -> list[Any]:
@@ -183,3 +198,31 @@ def test_bad_set_up_is_one_line_and_exit_2(
     [line] = error_lines(result.stderr)
     assert line.startswith("cqrs-worker"), line
     assert place.fill(expected) in line
+
+
+#: A misspelt variable with a quick failure after it, per command.
+MISSPELT = {
+    "run": ["--concurrency", "0"],
+    "relay": ["--batch-size", "-3"],
+    "outbox status": ["--table", "bad name"],
+    "outbox ddl": ["--dialect", "oracle"],
+    "check": ["--port", "0"],
+}
+
+
+@pytest.mark.parametrize("command", MISSPELT)
+def test_a_misspelt_variable_is_one_warning_naming_the_closest_setting(
+    place: Place, command: str
+) -> None:
+    base_args, base_env = COMMANDS[command]
+    argv = [place.fill(a) for a in [*base_args, *MISSPELT[command]]]
+    environment = {k: place.fill(v) for k, v in base_env.items()}
+
+    result = cli(*argv, **environment, CQRS_WORKER_CONCURENCY="3", CQRS_WORKER_GROUP_ID="g")
+
+    warnings = [line for line in result.stderr.splitlines() if " WARNING " in line]
+    assert [w.partition(" WARNING ")[2] for w in warnings] == [
+        "cqrs_worker.cli.environment: CQRS_WORKER_CONCURENCY is not a cqrs-worker setting "
+        "and is ignored; did you mean CQRS_WORKER_CONCURRENCY?"
+    ]
+    assert result.returncode == 2
