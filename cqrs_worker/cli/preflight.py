@@ -155,7 +155,11 @@ async def start_broker(
         ) from None
     except PublishError as exc:
         raise ConfigurationError(f"{where} cannot connect: {exc}") from None
-    return StartedBroker(broker)
+    # Named after the broker it wraps: the relay logs its broker's type name.
+    named: type[StartedBroker] = type(
+        type(broker).__name__, (StartedBroker,), {"__module__": __name__}
+    )
+    return named(broker)
 
 
 @contextlib.contextmanager
