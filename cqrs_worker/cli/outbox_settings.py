@@ -37,30 +37,23 @@ class OutboxAdminSettings(BaseSettings):
 
     @classmethod
     def load(cls, **given: Any) -> OutboxAdminSettings:
-        """Flags given (``None``: not given) over the environment; the DSN may be in a file."""
-        values = {name: value for name, value in given.items() if value is not None}
-        settings = cls(**values)
-        if settings.dsn is None and os.environ.get(_DSN_FILE):
-            path = Path(os.environ[_DSN_FILE])
-            try:
-                dsn = path.read_text().strip()
-            except OSError as exc:
-                raise ConfigurationError(
-                    f"{_DSN_FILE}: cannot read {str(path)!r} ({exc.strerror})"
-                ) from None
-            settings = settings.model_copy(update={"dsn": dsn or None})
-        return settings
+        """Flags given (``None``: not given) over the environment."""
+        return cls(**{name: value for name, value in given.items() if value is not None})
 
     def engine(self) -> AsyncEngine:
-        """An engine on :attr:`dsn`; one line saying what is wrong with it if it cannot be made."""
-        if self.dsn is None:
+        """An engine on :attr:`dsn` (else the file ``CQRS_WORKER_OUTBOX_DSN_FILE`` names).
+
+        One line saying what is wrong if there is no usable URL.
+        """
+        dsn = self.dsn if self.dsn is not None else _dsn_from_file()
+        if dsn is None:
             raise ConfigurationError(
                 "no database given: pass --dsn or set CQRS_WORKER_OUTBOX_DSN "
                 "(e.g. postgresql+asyncpg://<user>:<password>@db:5432/app), or name the relay's "
                 "EventProducer as MODULE:ATTR"
             )
         try:
-            return create_async_engine(self.dsn)
+            return create_async_engine(dsn)
         except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, sa.exc.InvalidRequestError) as exc:
             reason = str(exc).splitlines()[0]
         except ImportError as exc:
@@ -74,3 +67,14 @@ class OutboxAdminSettings(BaseSettings):
     def repository(self) -> OutboxRepository:
         """The repository of :attr:`table` (``ConfigurationError`` for a bad name)."""
         return OutboxRepository(outbox_table(sa.MetaData(), name=self.table))
+
+
+def _dsn_from_file() -> str | None:
+    # Kubernetes mounts secrets as files; the URL holds a password.
+    name = os.environ.get(_DSN_FILE)
+    if not name:
+        return None
+    try:
+        return Path(name).read_text().strip() or None
+    except OSError as exc:
+        raise ConfigurationError(f"{_DSN_FILE}: cannot read {name!r} ({exc.strerror})") from None

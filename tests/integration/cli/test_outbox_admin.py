@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -107,3 +108,23 @@ def test_the_password_is_never_shown(postgres_url: str, outbox: OutboxRepository
         assert result.returncode == code, result.stderr
         assert password not in result.stdout + result.stderr, args
         assert "Traceback" not in result.stderr
+
+
+def test_the_dsn_from_a_mounted_secret_file(
+    postgres_url: str, outbox: OutboxRepository, tmp_path: Path
+) -> None:
+    secret = tmp_path / "dsn"
+    secret.write_text(postgres_url + "\n")
+
+    result = cli(
+        "outbox",
+        "status",
+        "--table",
+        outbox.table.name,
+        CQRS_WORKER_OUTBOX_DSN_FILE=str(secret),
+    )
+    missing = cli("outbox", "status", CQRS_WORKER_OUTBOX_DSN_FILE=str(tmp_path / "nope"))
+
+    assert (result.returncode, result.stdout.splitlines()[0]) == (0, "pending: 2"), result.stderr
+    assert missing.returncode == 2
+    assert "CQRS_WORKER_OUTBOX_DSN_FILE: cannot read" in missing.stderr
