@@ -34,7 +34,7 @@ __all__ = [
 #: Seconds a database or broker may take to accept the first connection.
 CONNECT_TIMEOUT = 15.0
 
-# Privilege -> a statement needing it that touches no row.
+# What the relay does to its table; each is tried on no row at start-up.
 _PROBES = ("SELECT", "UPDATE", "DELETE")
 _CLIENT_LOGGERS = ("aiokafka", "aio_pika", "aiormq")
 _DRIVER_CLASS = re.compile(r"^<class '[\w.]+'>:\s*")
