@@ -8,8 +8,8 @@ or async) returning one. Every setting of
 gracefully (exit 0); a second exits at once.
 
 Exit codes: 0 stopped cleanly; 1 a source failed while running; 2 the
-command, the import path, a setting or a broker at start-up is wrong (the
-message says what to fix); 128+N killed by a second signal N.
+command, the import path, a setting or a broker at start-up is wrong (one
+line says what to fix); 128+N stopped at once by a second signal N.
 """
 
 from __future__ import annotations
@@ -17,12 +17,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import sys
 import types
 import typing
 from typing import Any
-
-from cqrs_worker.errors import ConfigurationError
 
 __all__ = ["add_parser"]
 
@@ -79,29 +76,16 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from cqrs_worker.cli.logs import configure_logging
     from cqrs_worker.worker.settings import load_settings
 
+    # Errors (one line, exit 2) and failures (exit 1) are reported by cli.main.
     overrides = _overrides(args)
-    try:
-        settings = load_settings(**overrides)
-    except ConfigurationError as exc:
-        sys.stderr.write(f"cqrs-worker run: {exc}\n")
-        return 2
-    configure_logging(settings.log_level, settings.log_format)
-    try:
-        return asyncio.run(_run(args.target, factory=args.factory, overrides=overrides))
-    except ConfigurationError as exc:
-        sys.stderr.write(f"cqrs-worker run: {exc}\n")
-        return 2
-    except KeyboardInterrupt:  # a signal before the handlers were installed
-        return 130
-    except Exception:
-        logger.exception("the worker failed")
-        return 1
+    load_settings(**overrides)  # every setting checked before anything is imported
+    return asyncio.run(_run(args.target, factory=args.factory, overrides=overrides))
 
 
 async def _run(target: str, *, factory: bool, overrides: dict[str, Any]) -> int:
+    from cqrs_worker.cli.preflight import quiet_clients
     from cqrs_worker.cli.target import load_target
     from cqrs_worker.event_mediator import EventMediator
     from cqrs_worker.worker.app import Worker
@@ -113,5 +97,6 @@ async def _run(target: str, *, factory: bool, overrides: dict[str, Any]) -> int:
         worker = value.replace(load_settings(**{**code_given, **overrides}))
     else:
         worker = Worker(value, load_settings(**overrides))
-    await worker.run(handle_signals=True)
+    with quiet_clients(while_=lambda: worker.state in ("created", "starting")):
+        await worker.run(handle_signals=True)
     return 0
