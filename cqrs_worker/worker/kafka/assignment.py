@@ -95,6 +95,7 @@ class Assignment:
             if state is None:  # revoked while this fetch was under way
                 continue
             state.offsets.fetched_all([record.offset for record in records])
+            state.pending += len(records)
             topic, partition = tp.topic, tp.partition
             for record in records:
                 key = record.key
@@ -121,6 +122,7 @@ class Assignment:
     def _finished(self, delivery: Delivery) -> None:
         state: PartitionState = delivery.origin
         state.offsets.finished(delivery.raw.offset)
+        state.pending -= 1
         pending = self.lanes.pending
         if self._flow.waiting:
             self._flow.finished(state, pending)

@@ -18,7 +18,7 @@ class PartitionState:
     fetched under).
     """
 
-    __slots__ = ("committed", "offsets", "paused", "revoked", "tp")
+    __slots__ = ("committed", "full", "offsets", "paused", "pending", "revoked", "tp")
 
     def __init__(self, tp: Any) -> None:
         #: The aiokafka ``TopicPartition``.
@@ -26,6 +26,11 @@ class PartitionState:
         self.offsets = PartitionOffsets()
         #: The last position committed from this state (``None``: nothing yet).
         self.committed: int | None = None
+        #: Deliveries of this partition queued or running (the flow control's share).
+        self.pending = 0
+        #: Past the uncommitted bound, until half of it is committable.
+        self.full = False
+        #: Paused in the consumer (full, or stalled under pressure).
         self.paused = False
         self.revoked = False
 

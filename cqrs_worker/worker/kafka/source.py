@@ -77,8 +77,9 @@ class KafkaSource:
       (``security``, ``client_id``, ``request_timeout_ms``, ...).
     * ``drain_timeout`` — seconds revoked partitions' running deliveries may
       take; below the rebalance timeout (default: half of it).
-    * ``max_pending`` — deliveries queued or running before fetching waits
-      (default ``2 * batch_size``; more only costs memory and GC time);
+    * ``max_pending`` — deliveries queued or running before only the partitions
+      whose work drains are fetched (default ``2 * batch_size``; more only costs
+      memory and GC time; :mod:`~cqrs_worker.worker.kafka.flow`);
       ``max_uncommitted`` — messages of one partition past its committable
       position before that partition pauses (default ``max(max_pending, 10_000)``).
     * ``start_timeout`` — seconds :meth:`start` may take to connect and get
@@ -130,6 +131,7 @@ class KafkaSource:
         flow = FlowControl(
             max_pending=pending,
             max_uncommitted=max_uncommitted if max_uncommitted else max(pending, 10_000),
+            batch_size=batch_size,
         )
         self._assignment = Assignment(
             pipeline, concurrency=concurrency, flow=flow, idle=self._caught_up
