@@ -51,8 +51,16 @@ class KafkaWorkers:
     def dlq(self) -> str:
         return f"{self.topic}.dlq"
 
-    def start(self, name: str, *, delay: float = 0.0, **settings: str) -> ManagedProcess:
-        """A worker; its handler sleeps up to ``delay`` s; ``settings`` are CQRS_WORKER_*."""
+    def start(
+        self,
+        name: str,
+        *,
+        delay: float = 0.0,
+        app_env: Mapping[str, str] | None = None,
+        **settings: str,
+    ) -> ManagedProcess:
+        """A worker; its handler sleeps up to ``delay`` s; ``settings`` are CQRS_WORKER_*;
+        ``app_env`` more variables of the app (:mod:`tests.reliability.apps.kafka_order`)."""
         env = {
             "CQRS_WORKER_KAFKA_BOOTSTRAP": self.bootstrap,
             "CQRS_WORKER_GROUP_ID": self.group,
@@ -66,6 +74,7 @@ class KafkaWorkers:
             "KAFKA_RELIABILITY_LOG": str(self.log(name)),
             "KAFKA_RELIABILITY_DELAY": str(delay),
             **{f"CQRS_WORKER_{key.upper()}": value for key, value in settings.items()},
+            **(app_env or {}),
         }
         worker = self.processes.start_python(
             [
@@ -96,8 +105,11 @@ class KafkaWorkers:
     def handled_by_all(self) -> list[tuple[str, int]]:
         return [entry for name in self.workers for entry in self.handled(name)]
 
-    async def produce(self, records: Sequence[Record]) -> dict[int, int]:
-        """Produce in order; returns the end offset of each partition written to."""
+    async def produce(
+        self, records: Sequence[Record], *, partition: int | None = None
+    ) -> dict[int, int]:
+        """Produce in order (to ``partition``, or by key); returns the end offset of each
+        partition written to."""
         producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap, enable_idempotence=False, linger_ms=5
         )
@@ -105,7 +117,9 @@ class KafkaWorkers:
         ends: dict[int, int] = {}
         try:
             futures = [
-                await producer.send(self.topic, value, key=key, headers=list(headers))
+                await producer.send(
+                    self.topic, value, key=key, headers=list(headers), partition=partition
+                )
                 for value, key, headers in records
             ]
             for result in await asyncio.gather(*futures):

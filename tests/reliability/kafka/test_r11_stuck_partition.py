@@ -1,0 +1,89 @@
+"""R11: one stuck partition holds back only itself (Kafka).
+
+Partition 0 gets more than ``2 x BATCH_SIZE`` events of one key whose first
+event fails for :data:`FAIL_SECONDS` (retried about every second); once that
+event failed, partition 1 gets :data:`OTHER_EVENTS` events of many keys. Every event
+of partition 1 must be handled while partition 0 is still stuck, with the
+default settings and with a small and a large ``BATCH_SIZE``. Then partition 0
+recovers: everything is handled once, in order per key, and committed.
+
+Before the flow control fetched by partition, the lanes filled with partition
+0's backlog (``2 x BATCH_SIZE``), fetching stopped for every partition, and
+after the stall timeout every partition was paused: none of partition 1's
+events was handled until partition 0 recovered.
+"""
+
+from __future__ import annotations
+
+import collections
+
+import pytest
+
+from tests.reliability.kafka.conftest import KafkaWorkers, step
+from tests.support.waiting import async_wait_until
+
+pytestmark = [pytest.mark.reliability, pytest.mark.timeout(90)]
+
+OTHER_EVENTS = 2_500
+FAIL_SECONDS = 10.0
+
+
+@pytest.mark.parametrize(
+    ("batch_size", "stuck_events"),
+    [(None, 2_500), ("50", 500), ("5000", 2_500)],
+    ids=["default", "small", "large"],
+)
+async def test_a_stuck_partition_holds_back_only_itself(
+    kafka_workers_factory: object, batch_size: str | None, stuck_events: int
+) -> None:
+    rig: KafkaWorkers = await kafka_workers_factory(2)  # type: ignore[operator]  # the factory
+    stuck = await rig.produce(
+        [step(rig.topic, "stuck", seq) for seq in range(stuck_events)], partition=0
+    )
+    settings = {"max_attempts": "1000", "retry_max_delay": "1"}
+    if batch_size is not None:
+        settings["batch_size"] = batch_size
+    worker = rig.start(
+        "worker",
+        app_env={
+            "KAFKA_RELIABILITY_FAIL_KEY": "stuck",
+            "KAFKA_RELIABILITY_FAIL_SECONDS": str(FAIL_SECONDS),
+        },
+        **settings,
+    )
+    await worker.await_line(r"attempt 1 of Stepped failed", timeout=30)
+
+    others = await rig.produce(
+        [step(rig.topic, f"key-{seq % 50}", seq) for seq in range(OTHER_EVENTS)], partition=1
+    )
+
+    def handled_other() -> int:
+        return sum(1 for key, _ in rig.handled("worker") if key != "stuck")
+
+    await async_wait_until(
+        lambda: handled_other() >= OTHER_EVENTS or ("stuck", 0) in rig.handled("worker"),
+        timeout=FAIL_SECONDS + 20,
+        message=lambda: f"{handled_other()} of partition 1's {OTHER_EVENTS} events handled",
+    )
+    handled = rig.handled("worker")
+    assert ("stuck", 0) not in handled, (
+        f"partition 0 recovered before partition 1 was handled: only {handled_other()} of "
+        f"{OTHER_EVENTS} events of partition 1 were handled while partition 0 was stuck"
+    )
+
+    await async_wait_until(
+        lambda: len(rig.handled("worker")) >= stuck_events + OTHER_EVENTS,
+        timeout=FAIL_SECONDS + 30,
+        message=lambda: f"{len(rig.handled('worker'))} handled",
+    )
+    await rig.wait_committed({**stuck, **others}, timeout=20)
+    worker.terminate()
+    assert await worker.wait_async(15) == 0
+
+    handled = rig.handled("worker")
+    assert collections.Counter(handled).most_common(1)[0][1] == 1, "each event handled once"
+    assert [seq for key, seq in handled if key == "stuck"] == list(range(stuck_events))
+    by_key: dict[str, list[int]] = collections.defaultdict(list)
+    for key, seq in handled:
+        by_key[key].append(seq)
+    assert all(seqs == sorted(seqs) for seqs in by_key.values()), "in order per key"
