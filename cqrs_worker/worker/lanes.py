@@ -89,6 +89,18 @@ class Lanes:
         if len(self._workers) == len(self._running):  # no worker about to start: maybe one
             self._fill()
 
+    def waiting_behind(self, predicate: Callable[[Delivery], bool]) -> int:
+        """Deliveries queued behind a running one that matches ``predicate``: they wait
+        for their key, not for a worker (looks at the running ones only)."""
+        queues = self._queues
+        count = 0
+        for delivery in self._running.values():
+            if predicate(delivery):
+                queue = queues.get(delivery.lane)
+                if queue:
+                    count += len(queue) - 1
+        return count
+
     def discard(self, predicate: Callable[[Delivery], bool]) -> int:
         """Drop queued (not yet running) deliveries matching ``predicate``; they are never acked."""
         running = {id(delivery) for delivery in self._running.values()}
