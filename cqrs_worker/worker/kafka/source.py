@@ -77,9 +77,8 @@ class KafkaSource:
       (``security``, ``client_id``, ``request_timeout_ms``, ...).
     * ``drain_timeout`` — seconds revoked partitions' running deliveries may
       take; below the rebalance timeout (default: half of it).
-    * ``max_pending`` — deliveries queued or running before only the partitions
-      whose work drains are fetched (default ``2 * batch_size``; more only costs
-      memory and GC time; :mod:`~cqrs_worker.worker.kafka.flow`);
+    * ``max_pending`` — deliveries queued or running before only partitions whose
+      work drains are fetched (default ``2 * batch_size``; see ``kafka.flow``);
       ``max_uncommitted`` — messages of one partition past its committable
       position before that partition pauses (default ``max(max_pending, 10_000)``).
     * ``start_timeout`` — seconds :meth:`start` may take to connect and get
@@ -128,11 +127,8 @@ class KafkaSource:
         self._fetch_timeout = fetch_timeout
         self._name = name
         pending = max_pending if max_pending is not None else 2 * batch_size
-        flow = FlowControl(
-            max_pending=pending,
-            max_uncommitted=max_uncommitted if max_uncommitted else max(pending, 10_000),
-            batch_size=batch_size,
-        )
+        uncommitted = max_uncommitted if max_uncommitted else max(pending, 10_000)
+        flow = FlowControl(max_pending=pending, max_uncommitted=uncommitted, batch_size=batch_size)
         self._assignment = Assignment(
             pipeline, concurrency=concurrency, flow=flow, idle=self._caught_up
         )
