@@ -46,21 +46,15 @@ class KafkaWorkers:
     processes: ProcessSet
     logs: Path
     workers: dict[str, ManagedProcess] = field(default_factory=dict)
+    app_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def dlq(self) -> str:
         return f"{self.topic}.dlq"
 
-    def start(
-        self,
-        name: str,
-        *,
-        delay: float = 0.0,
-        app_env: Mapping[str, str] | None = None,
-        **settings: str,
-    ) -> ManagedProcess:
-        """A worker; its handler sleeps up to ``delay`` s; ``settings`` are CQRS_WORKER_*;
-        ``app_env`` more variables of the app (:mod:`tests.reliability.apps.kafka_order`)."""
+    def start(self, name: str, *, delay: float = 0.0, **settings: str) -> ManagedProcess:
+        """A worker; its handler sleeps up to ``delay`` s; ``settings`` are CQRS_WORKER_*
+        (and :attr:`app_env` more variables of :mod:`tests.reliability.apps.kafka_order`)."""
         env = {
             "CQRS_WORKER_KAFKA_BOOTSTRAP": self.bootstrap,
             "CQRS_WORKER_GROUP_ID": self.group,
@@ -74,7 +68,7 @@ class KafkaWorkers:
             "KAFKA_RELIABILITY_LOG": str(self.log(name)),
             "KAFKA_RELIABILITY_DELAY": str(delay),
             **{f"CQRS_WORKER_{key.upper()}": value for key, value in settings.items()},
-            **(app_env or {}),
+            **self.app_env,
         }
         worker = self.processes.start_python(
             [

@@ -40,17 +40,15 @@ async def test_a_stuck_partition_holds_back_only_itself(
     stuck = await rig.produce(
         [step(rig.topic, "stuck", seq) for seq in range(stuck_events)], partition=0
     )
-    settings = {"max_attempts": "1000", "retry_max_delay": "1"}
-    if batch_size is not None:
-        settings["batch_size"] = batch_size
-    worker = rig.start(
-        "worker",
-        app_env={
-            "KAFKA_RELIABILITY_FAIL_KEY": "stuck",
-            "KAFKA_RELIABILITY_FAIL_SECONDS": str(FAIL_SECONDS),
-        },
-        **settings,
+    rig.app_env.update(
+        KAFKA_RELIABILITY_FAIL_KEY="stuck", KAFKA_RELIABILITY_FAIL_SECONDS=str(FAIL_SECONDS)
     )
+    if batch_size is None:  # the default
+        worker = rig.start("worker", max_attempts="1000", retry_max_delay="1")
+    else:
+        worker = rig.start(
+            "worker", max_attempts="1000", retry_max_delay="1", batch_size=batch_size
+        )
     await worker.await_line(r"attempt 1 of Stepped failed", timeout=30)
 
     others = await rig.produce(
