@@ -10,12 +10,17 @@ stuck partition stop the others:
   partitions holding less than half of their share are fetched, each up to
   its share. A partition whose work does not drain (a key being retried, a
   slow handler) therefore waits alone while the others flow. Queued or
-  running deliveries never exceed ``2 * max_pending``: what was fetched
+  running deliveries stay within ``2 * max_pending``: what was fetched
   before the pressure, plus at most one share per partition.
 * ``max_uncommitted`` messages of one partition past its committable
   position: one slow message holds back the commit of everything after it,
   and the offset tracker must not grow without bound. That partition pauses
   until half of them are committable.
+
+Within a partition, a stuck key holds back only itself as far as these
+bounds allow: the other keys of its partition are fetched and handled until
+the partition has ``max_uncommitted`` messages past its commit, or, under
+pressure, until the stuck key's backlog fills half of the partition's share.
 
 When no partition may be fetched, the loop waits (aiokafka keeps its
 prefetched records); a wait longer than ``stall_timeout`` pauses the
