@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from typing import cast
 
 from cqrs_worker.worker.delivery import Delivery
@@ -89,17 +89,14 @@ class Lanes:
         if len(self._workers) == len(self._running):  # no worker about to start: maybe one
             self._fill()
 
-    def waiting_behind(self, predicate: Callable[[Delivery], bool]) -> int:
-        """Deliveries queued behind a running one that matches ``predicate``: they wait
-        for their key, not for a worker (looks at the running ones only)."""
+    def waiting_behind(self) -> Iterator[tuple[Delivery, int]]:
+        """Each running delivery that others queue behind, and how many: those wait for
+        their key, not for a worker."""
         queues = self._queues
-        count = 0
         for delivery in self._running.values():
-            if predicate(delivery):
-                queue = queues.get(delivery.lane)
-                if queue:
-                    count += len(queue) - 1
-        return count
+            queue = queues.get(delivery.lane)
+            if queue is not None and len(queue) > 1:
+                yield delivery, len(queue) - 1
 
     def discard(self, predicate: Callable[[Delivery], bool]) -> int:
         """Drop queued (not yet running) deliveries matching ``predicate``; they are never acked."""

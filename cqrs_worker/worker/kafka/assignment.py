@@ -86,6 +86,19 @@ class Assignment:
         cancelled = await self.lanes.finish(_revoked, max(0.0, deadline - loop.time()))
         return states, dropped, cancelled
 
+    def count_parked(self) -> int:
+        """Set each partition's ``parked``: deliveries queued behind a key being retried
+        (its running delivery failed at least once); returns their total."""
+        for state in self.partitions.values():
+            state.parked = 0
+        total = 0
+        for head, count in self.lanes.waiting_behind():
+            if head.first_failure_at is not None:
+                origin: PartitionState = head.origin
+                origin.parked += count
+                total += count
+        return total
+
     def dispatch(self, batch: Mapping[Any, Sequence[Any]]) -> int:
         """Submit the records of a ``getmany`` result; returns how many were taken."""
         submit = self.lanes.submit

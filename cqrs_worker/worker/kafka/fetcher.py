@@ -24,6 +24,9 @@ class Fetcher:
     be fetched and how many records (under pressure only those whose work
     drains; when none may, it waits up to ``stall_timeout`` seconds, then
     pauses them and polls on, so the consumer is not thrown out of its group).
+    Under pressure it takes only what is already fetched and otherwise waits
+    until a delivery finishes (or ``fetch_timeout``): a long wait for records
+    of the fetchable partitions would delay the others as they drain.
     After each fetch round it wakes the committer. ``stats.received`` counts
     the records handed over.
     """
@@ -57,7 +60,9 @@ class Fetcher:
         lanes, partitions = assignment.lanes, assignment.partitions
         timeout_ms = int(self._fetch_timeout * 1000)
         while not self.stopping:
-            fetch, max_records = flow.plan(consumer, partitions.values(), lanes.pending)
+            fetch, max_records = flow.plan(
+                consumer, partitions.values(), lanes.pending, assignment.count_parked()
+            )
             wait_ms = timeout_ms
             if not max_records:
                 if not flow.stalled and flow.held:
@@ -72,10 +77,10 @@ class Fetcher:
             try:
                 if fetch is None:
                     batch = await consumer.getmany(timeout_ms=wait_ms, max_records=max_records)
-                else:
-                    batch = await consumer.getmany(
-                        *fetch, timeout_ms=wait_ms, max_records=max_records
-                    )
+                else:  # under pressure: what is there now, else wait for data or room
+                    batch = await consumer.getmany(*fetch, max_records=max_records)
+                    if not batch:
+                        await flow.wait_for_room(self._fetch_timeout)
             except ConsumerStoppedError:
                 return
             except KafkaError as exc:

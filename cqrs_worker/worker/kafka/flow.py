@@ -17,10 +17,12 @@ stuck partition stop the others:
   and the offset tracker must not grow without bound. That partition pauses
   until half of them are committable.
 
-Within a partition, a stuck key holds back only itself as far as these
-bounds allow: the other keys of its partition are fetched and handled until
-the partition has ``max_uncommitted`` messages past its commit, or, under
-pressure, until the stuck key's backlog fills half of the partition's share.
+Within a partition, a stuck key holds back only itself as far as the commit
+allows: the deliveries queued behind a key being retried (*parked*) do not
+count as pending while there are at most ``max_uncommitted`` of them in all,
+so the other keys of that partition are fetched and handled until it has
+``max_uncommitted`` messages past its commit. With parked deliveries, queued
+or running ones stay within ``2 * max_pending + max_uncommitted``.
 
 When no partition may be fetched, the loop waits (aiokafka keeps its
 prefetched records); a wait longer than ``stall_timeout`` pauses the
@@ -66,6 +68,7 @@ class FlowControl:
         #: The fetch loop waits in :meth:`wait_for_room`.
         self.waiting = False
         self._share = max_pending
+        self._parked = 0
         self._room = asyncio.Event()
 
     def hold(self, pending: int) -> bool:
@@ -79,11 +82,19 @@ class FlowControl:
         return self.held
 
     def plan(
-        self, consumer: Any, states: Collection[PartitionState], pending: int
+        self, consumer: Any, states: Collection[PartitionState], pending: int, parked: int = 0
     ) -> tuple[list[Any] | None, int]:
         """What the next ``getmany`` may take: the partitions (``None``: every one not
-        paused) and how many records (``0``: nothing now). Pauses and resumes
-        partitions of ``consumer`` on the way."""
+        paused) and how many records (``0``: nothing now), with ``pending``
+        deliveries in the lanes, ``parked`` of them behind a key being retried
+        (``state.parked`` per partition). Pauses and resumes partitions of
+        ``consumer`` on the way."""
+        if parked > self._max_uncommitted:  # past the bound they count like the rest
+            parked = 0
+            for state in states:
+                state.parked = 0
+        self._parked = parked
+        pending -= parked
         held = self.hold(pending)
         share = self._share = max(1, self._max_pending // max(1, len(states)))
         stall = held and self.stalled
@@ -97,14 +108,14 @@ class FlowControl:
                 state.full and uncommitted > self._low_uncommitted
             )
             state.full = full
-            eligible = not full and (not held or 2 * state.pending < share)
+            eligible = not full and (not held or 2 * (state.pending - state.parked) < share)
             wanted = full or (stall and not eligible)
             if wanted != state.paused:
                 state.paused = wanted
                 (pause if wanted else resume).append(state.tp)
             if eligible:
                 fetchable.append(state.tp)
-                fullest = max(fullest, state.pending)
+                fullest = max(fullest, state.pending - state.parked)
         try:
             if pause:
                 consumer.pause(*pause)

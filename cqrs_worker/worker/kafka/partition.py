@@ -18,7 +18,7 @@ class PartitionState:
     fetched under).
     """
 
-    __slots__ = ("committed", "full", "offsets", "paused", "pending", "revoked", "tp")
+    __slots__ = ("committed", "full", "offsets", "parked", "paused", "pending", "revoked", "tp")
 
     def __init__(self, tp: Any) -> None:
         #: The aiokafka ``TopicPartition``.
@@ -28,6 +28,8 @@ class PartitionState:
         self.committed: int | None = None
         #: Deliveries of this partition queued or running (the flow control's share).
         self.pending = 0
+        #: Of those, queued behind a key being retried (counted before each fetch).
+        self.parked = 0
         #: Past the uncommitted bound, until half of it is committable.
         self.full = False
         #: Paused in the consumer (full, or stalled under pressure).

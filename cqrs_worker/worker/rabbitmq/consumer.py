@@ -136,8 +136,10 @@ class QueueConsumer:
             queue=self.queue,
             prefetch=self._prefetch,
             max_held=self._max_held,
-            held=lambda: self._lanes.waiting_behind(
-                lambda d: d.first_failure_at is not None and d.raw.tracker is tracker
+            held=lambda: sum(
+                count
+                for head, count in self._lanes.waiting_behind()
+                if head.first_failure_at is not None and head.raw.tracker is tracker
             ),
             interval=_WINDOW_INTERVAL,
         )

@@ -165,7 +165,7 @@ async def test_an_unexpected_pipeline_error_retries_the_same_delivery() -> None:
     assert [d.raw for d in recorder.done] == [1, 2]
 
 
-async def test_waiting_behind_counts_what_queues_behind_matching_running_deliveries() -> None:
+async def test_waiting_behind_counts_what_queues_behind_each_running_delivery() -> None:
     gate = asyncio.Event()
     recorder = Recorder(gate=gate)
     lanes = Lanes(recorder, recorder.on_done, concurrency=4)
@@ -176,10 +176,8 @@ async def test_waiting_behind_counts_what_queues_behind_matching_running_deliver
     lanes.submit(_delivery(8, lane="alone"))
     await async_wait_until(lambda: len(recorder.started) == 3, timeout=5)
 
-    assert lanes.waiting_behind(lambda d: d.raw == 0) == 4
-    assert lanes.waiting_behind(lambda d: True) == 4 + 2
-    assert lanes.waiting_behind(lambda d: d.raw == 1) == 0, "queued, not running: not counted"
+    assert sorted((head.raw, count) for head, count in lanes.waiting_behind()) == [(0, 4), (5, 2)]
 
     gate.set()
     assert await lanes.wait_idle(5)
-    assert lanes.waiting_behind(lambda d: True) == 0
+    assert list(lanes.waiting_behind()) == []

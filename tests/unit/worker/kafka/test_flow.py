@@ -173,3 +173,22 @@ async def test_waiting_for_room_times_out() -> None:
 
     assert await flow.wait_for_room(0.01) is False
     assert not flow.waiting
+
+
+def test_deliveries_parked_behind_a_retried_key_do_not_hold_back_their_partition() -> None:
+    # One partition, one key stuck with 150 deliveries behind it: the other keys of the
+    # partition go on being fetched (within the uncommitted bound).
+    flow, consumer, (state,) = _flow(100, max_uncommitted=1000), Consumer(), _states(1)
+    _pending(state, 160)
+    state.parked = 150
+
+    assert flow.plan(consumer, [state], 160, parked=150) == (None, 90)
+
+
+def test_past_the_uncommitted_bound_parked_deliveries_count_like_the_rest() -> None:
+    flow, consumer, (state,) = _flow(100, max_uncommitted=140), Consumer(), _states(1)
+    _pending(state, 100)
+    state.parked = 150
+
+    assert flow.plan(consumer, [state], 160, parked=150) == (None, 0)
+    assert state.parked == 0
