@@ -133,7 +133,12 @@ class FlowControl:
     def finished(self, state: PartitionState, pending: int) -> None:
         """For each finished delivery while :attr:`waiting`: wake the loop when it may go on."""
         if self.held:
-            if pending <= self._low_pending or (not state.full and 2 * state.pending < self._share):
+            # ``_parked`` and ``state.parked`` are from the last plan: a recovered key
+            # makes them too high, which only wakes the loop early.
+            pending -= self._parked
+            if pending <= self._low_pending or (
+                not state.full and 2 * (state.pending - state.parked) < self._share
+            ):
                 self._room.set()
         elif state.offsets.outstanding <= self._low_uncommitted:
             self._room.set()

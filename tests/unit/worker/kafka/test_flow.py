@@ -192,3 +192,21 @@ def test_past_the_uncommitted_bound_parked_deliveries_count_like_the_rest() -> N
 
     assert flow.plan(consumer, [state], 160, parked=150) == (None, 0)
     assert state.parked == 0
+
+
+async def test_the_waiting_loop_counts_parked_deliveries_apart() -> None:
+    flow, consumer, (state,) = _flow(100, max_uncommitted=1000), Consumer(), _states(1)
+    _pending(state, 300)
+    state.parked = 150
+    assert flow.plan(consumer, [state], 300, parked=150) == (None, 0)  # 150 others: held
+    waiter = asyncio.create_task(flow.wait_for_room(5))
+    await asyncio.sleep(0)
+
+    state.pending = 251
+    flow.finished(state, pending=251)
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    state.pending = 200  # 50 others left: half the bound
+    flow.finished(state, pending=200)
+
+    assert await waiter is True
