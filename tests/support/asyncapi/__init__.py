@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # no stubs installed; two calls
 
 __all__ = ["SCHEMA_PATH", "asyncapi_errors", "validate_asyncapi"]
 
