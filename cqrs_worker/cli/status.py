@@ -102,12 +102,13 @@ def render_status(status: GroupStatus) -> str:
             "-" if p.committed is None else str(p.committed),
             str(p.end),
             str(p.lag),
-            f"{p.member} ({p.client_id}@{p.host})" if p.member else "-",
+            _owner(p.member, p.client_id, p.host),
         )
         for p in status.partitions
     ]
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    lines = [f"group {status.group} ({status.state}, {len(status.members)} members)"]
+    count = len(status.members)
+    lines = [f"group {status.group} ({status.state}, {count} member{'' if count == 1 else 's'})"]
     lines += [
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in (header, *rows)
@@ -119,3 +120,10 @@ def render_status(status: GroupStatus) -> str:
             "stable group is shown as the owner of the topics it committed on"
         )
     return "\n".join(lines) + "\n"
+
+
+def _owner(member: str | None, client_id: str | None, host: str | None) -> str:
+    if member is None:
+        return "-"
+    where = "@".join(part for part in (client_id, host) if part)
+    return f"{member} ({where})" if where else member

@@ -201,6 +201,18 @@ async def test_an_unknown_group_topic_or_an_unreachable_broker_is_one_line_and_e
             ],
             "Kafka at 127.0.0.1:",
         ),
+        (
+            # The app's topics (its event classes': orders, shipments) do not exist here.
+            [
+                "tests.unit.worker.sample:mediator",
+                "--factory",
+                "--kafka-bootstrap",
+                kafka_bootstrap,
+                "--group",
+                group_id,
+            ],
+            "topic orders, shipments does not exist",
+        ),
         (["--group", group_id], "set CQRS_WORKER_KAFKA_BOOTSTRAP"),
         (["--kafka-bootstrap", kafka_bootstrap], "which consumer group?"),
         (
