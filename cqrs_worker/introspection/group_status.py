@@ -22,7 +22,7 @@ from typing import Any
 from cqrs_worker.errors import ConfigurationError
 from cqrs_worker.introspection.kafka_admin import KafkaAdmin, Member, TopicPartitionKey
 
-__all__ = ["GroupStatus", "PartitionStatus", "group_status"]
+__all__ = ["GroupStatus", "PartitionStatus", "group_status", "partition_owners"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,7 +100,7 @@ async def _status(admin: KafkaAdmin, group: str, topics: tuple[str, ...]) -> Gro
         assigned = {topic for member in members for topic, _ in member.assignment}
         used = {topic for topic, _ in committed} | assigned
         partitions = [tp for tp in partitions if tp[0] in used]
-    owners = _owners(state, members, partitions, committed)
+    owners = partition_owners(state, members, partitions, committed)
     if not partitions:
         raise ConfigurationError(
             f"consumer group {group!r} has no members and no committed offsets (state "
@@ -133,7 +133,7 @@ async def _status(admin: KafkaAdmin, group: str, topics: tuple[str, ...]) -> Gro
     )
 
 
-def _owners(
+def partition_owners(
     state: str,
     members: tuple[Member, ...],
     partitions: list[TopicPartitionKey],

@@ -19,7 +19,7 @@ from aiokafka.errors import KafkaError
 
 from cqrs_worker.errors import ConfigurationError
 
-__all__ = ["KafkaAdmin", "Member", "TopicPartitionKey"]
+__all__ = ["KafkaAdmin", "Member", "TopicPartitionKey", "decode_member"]
 
 TopicPartitionKey = tuple[str, int]
 
@@ -92,7 +92,7 @@ class KafkaAdmin:
                         f"describing consumer group {group!r} failed (Kafka error code "
                         f"{found['error_code']}); check the group id and its ACLs"
                     )
-                members = tuple(_member(m) for m in found["members"])
+                members = tuple(decode_member(m) for m in found["members"])
                 return str(found["state"]), members
         return "Dead", ()
 
@@ -157,7 +157,7 @@ def _reason(exc: KafkaError) -> str:
     return f"{name}: {text}" if text and text != name else name
 
 
-def _member(raw: dict[str, Any]) -> Member:
+def decode_member(raw: dict[str, Any]) -> Member:
     assignment: tuple[TopicPartitionKey, ...] = ()
     if raw["member_assignment"]:
         decoded = ConsumerProtocolMemberAssignment.decode(raw["member_assignment"])
