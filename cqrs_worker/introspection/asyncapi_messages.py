@@ -102,6 +102,10 @@ def _message(cls: type[Any], name: str, ref: str, *, kafka_key: bool) -> dict[st
         "contentType": CONTENT_TYPE,
         "headers": _headers(name),
         "payload": {"$ref": ref},
+        "description": (
+            "The python-cqrs JSON envelope, UTF-8. The worker also accepts the camelCase "
+            "keys (eventId, eventName, ...) that python-cqrs's dataclass events write."
+        ),
     }
     doc = inspect.getdoc(cls)
     if doc and cls.__doc__:  # the class's own docstring, not an inherited one
