@@ -83,11 +83,14 @@ async def load_worker(target: str, *, factory: bool, overrides: dict[str, Any]) 
     return Worker(value, load_settings(**overrides))
 
 
-def one_line_errors(command: str, handler: Callable[[argparse.Namespace], int]) -> Any:
+def one_line_errors(
+    command: str, handler: Callable[[argparse.Namespace], int]
+) -> Callable[[argparse.Namespace], int]:
     """``handler`` reporting a :class:`ConfigurationError` as one line on stderr, exit 2.
 
-    (The CLI's own boundary does the same for every command; this keeps the
-    read-only commands right on their own.)
+    Interrupted (SIGINT) before it finished: exit 130, no traceback. (Once
+    :func:`cqrs_worker.cli.main` does this for every command, this wrapper
+    only repeats it.)
     """
 
     def handle(args: argparse.Namespace) -> int:
@@ -102,5 +105,7 @@ def one_line_errors(command: str, handler: Callable[[argparse.Namespace], int]) 
             )
             sys.stderr.write(f"cqrs-worker {command}: {text}\n")
             return 2
+        except KeyboardInterrupt:
+            return 130
 
     return handle
