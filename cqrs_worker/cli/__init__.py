@@ -43,6 +43,9 @@ SUBCOMMANDS: tuple[str, ...] = (
     "cqrs_worker.cli.check",
     "cqrs_worker.cli.relay",
     "cqrs_worker.cli.outbox",
+    "cqrs_worker.cli.describe",
+    "cqrs_worker.cli.asyncapi",
+    "cqrs_worker.cli.status",
 )
 
 EXIT_CODES = """\

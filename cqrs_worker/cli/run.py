@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import types
-import typing
 from typing import Any
 
 __all__ = ["add_parser"]
@@ -27,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 
 def add_parser(subparsers: Any) -> None:
-    from cqrs_worker.worker.settings import WorkerSettings
+    from cqrs_worker.cli.worker_target import add_settings_flags
 
     parser = subparsers.add_parser(
         "run",
@@ -39,40 +37,14 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--factory", action="store_true", help="ATTR is a callable that returns one"
     )
-    for name, field in WorkerSettings.model_fields.items():
-        flag = f"--{name.replace('_', '-')}"
-        text = (field.description or name).replace("``", "")
-        help_text = f"{text} (CQRS_WORKER_{name.upper()})"
-        if field.annotation is bool:
-            parser.add_argument(
-                flag, dest=name, action=argparse.BooleanOptionalAction, help=help_text
-            )
-        else:
-            parser.add_argument(flag, dest=name, metavar=_metavar(field.annotation), help=help_text)
+    add_settings_flags(parser)
     parser.set_defaults(handler=_handle)
 
 
-def _metavar(annotation: Any) -> str:
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    if typing.get_origin(annotation) is typing.Literal:
-        return "{" + ",".join(str(a) for a in args) + "}"
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and args:
-        return _metavar(args[0])
-    if annotation is int:
-        return "N"
-    if annotation is float:
-        return "SECONDS"
-    return "LIST" if typing.get_origin(annotation) is typing.Annotated else "VALUE"
-
-
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    from cqrs_worker.worker.settings import WorkerSettings
+    from cqrs_worker.cli.worker_target import settings_overrides
 
-    return {
-        name: getattr(args, name)
-        for name in WorkerSettings.model_fields
-        if getattr(args, name, None) is not None
-    }
+    return settings_overrides(args)
 
 
 def _handle(args: argparse.Namespace) -> int:
@@ -86,17 +58,9 @@ def _handle(args: argparse.Namespace) -> int:
 
 async def _run(target: str, *, factory: bool, overrides: dict[str, Any]) -> int:
     from cqrs_worker.cli.preflight import quiet_clients
-    from cqrs_worker.cli.target import load_target
-    from cqrs_worker.event_mediator import EventMediator
-    from cqrs_worker.worker.app import Worker
-    from cqrs_worker.worker.settings import load_settings
+    from cqrs_worker.cli.worker_target import load_worker
 
-    value = await load_target(target, factory=factory, expected=(EventMediator, Worker))
-    if isinstance(value, Worker):
-        code_given = value.settings.model_dump(exclude_unset=True)
-        worker = value.replace(load_settings(**{**code_given, **overrides}))
-    else:
-        worker = Worker(value, load_settings(**overrides))
+    worker = await load_worker(target, factory=factory, overrides=overrides)
     with quiet_clients(while_=lambda: worker.state in ("created", "starting")):
         await worker.run(handle_signals=True)
     return 0
