@@ -105,26 +105,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from cqrs_worker.cli.logs import configure_logging
-
-    configure_logging("WARNING", "text")
-    # The clients' own complaints (a refused connection, logged as it retries)
-    # would repeat what the command's one line says.
+    # Bad input raises ConfigurationError: the CLI boundary (cqrs_worker.cli.main)
+    # prints it as one line and exits 2. The clients' own complaints (a refused
+    # connection, logged as they retry) would only repeat that line.
     for name in ("aiokafka", "aiormq", "aio_pika"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
-    try:
-        return asyncio.run(_command(args))
-    except ConfigurationError as exc:
-        return _fail(args, exc)
-    except KeyboardInterrupt:  # nothing unconfirmed was acknowledged or marked
-        return 130
-
-
-def _fail(args: argparse.Namespace, exc: ConfigurationError) -> int:
-    """One line and exit 2 (until the CLI boundary does this for every command)."""
-    message = " ".join(str(exc).split())
-    sys.stderr.write(f"cqrs-worker dlq {args.dlq_command}: {message}\n")
-    return 2
+    return asyncio.run(_command(args))
 
 
 async def _command(args: argparse.Namespace) -> int:

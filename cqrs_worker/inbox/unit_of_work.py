@@ -26,13 +26,19 @@ one of the delivery's attempts; :meth:`UnitOfWork.readiness` says so.
 The emitter finds the current attempt's session through a context variable
 that belongs to this unit of work and is set only while an attempt runs
 (so concurrent deliveries never see each other's session).
+
+Outside the worker (an HTTP request, a script), :meth:`UnitOfWork.transaction`
+gives the same session handling and the same emitter, without the inbox:
+``cqrs_worker.contrib.fastapi`` runs each request in one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -198,6 +204,32 @@ class UnitOfWork:
                     return
                 self._provide(AsyncSession, session)
                 await call_next(delivery)
+                await session.commit()
+            finally:
+                self._current.reset(token)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One transaction outside the worker (an HTTP request, a script), without the inbox.
+
+        Enters a container scope (or re-enters the active one), opens a session,
+        puts it into the scope (handlers ask for ``AsyncSession`` by type) and
+        points :attr:`emitter` at it, so emitted events become outbox rows in
+        this transaction. Commits when the block ends normally; an exception
+        (or a cancellation) rolls everything back and propagates. Handlers must
+        not commit themselves. Not nestable: one unit of work per task at a time.
+        """
+        if self._current.get() is not None:
+            raise ConfigurationError(
+                "a unit of work is already running in this task; send the command "
+                "through the mediator instead of opening a second transaction"
+            )
+        # Leaving the session rolls back whatever did not commit.
+        async with self.container.scope(), self.session_factory() as session:
+            token = self._current.set(session)
+            try:
+                self._provide(AsyncSession, session)
+                yield session
                 await session.commit()
             finally:
                 self._current.reset(token)

@@ -85,10 +85,21 @@ class KafkaDeadLetterSink:
         try:
             await broker.start()
         except PublishError as exc:
-            raise ConfigurationError(
-                f"cannot start the dead-letter producer for Kafka at {self._bootstrap}: {exc}"
-            ) from exc
+            raise ConfigurationError(self._start_failure(exc)) from exc
         self._broker = broker
+
+    def _start_failure(self, exc: PublishError) -> str:
+        cause = exc.__cause__
+        if self._idempotence and isinstance(cause, KafkaError) and not cause.retriable:
+            # Connected, yet refused: most likely no producer id for an
+            # idempotent producer (Tansu 0.6 grants none). The worker's own
+            # switch is the setting, not the producer's constructor.
+            return (
+                f"Kafka at {self._bootstrap} refused the idempotent dead-letter producer "
+                f"({type(cause).__name__}: {cause}); if the cluster cannot grant producer ids, "
+                f"set CQRS_WORKER_KAFKA_IDEMPOTENCE=false (--no-kafka-idempotence)"
+            )
+        return f"cannot start the dead-letter producer for Kafka at {self._bootstrap}: {exc}"
 
     async def close(self) -> None:
         broker, self._broker = self._broker, None

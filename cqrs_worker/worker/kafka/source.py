@@ -79,8 +79,8 @@ class KafkaSource:
       (``security``, ``client_id``, ``request_timeout_ms``, ...).
     * ``drain_timeout`` — seconds revoked partitions' running deliveries may
       take; below the rebalance timeout (default: half of it).
-    * ``max_pending`` — deliveries queued or running before fetching waits
-      (default ``2 * batch_size``; more only costs memory and GC time);
+    * ``max_pending`` — deliveries queued or running before only partitions whose
+      work drains are fetched (default ``2 * batch_size``; see ``kafka.flow``);
       ``max_uncommitted`` — messages of one partition past its committable
       position before that partition pauses (default ``max(max_pending, 10_000)``).
     * ``start_timeout`` — seconds :meth:`start` may take to connect and get
@@ -130,10 +130,8 @@ class KafkaSource:
         self._name = name
         self._stats = stats
         pending = max_pending if max_pending is not None else 2 * batch_size
-        flow = FlowControl(
-            max_pending=pending,
-            max_uncommitted=max_uncommitted if max_uncommitted else max(pending, 10_000),
-        )
+        uncommitted = max_uncommitted if max_uncommitted else max(pending, 10_000)
+        flow = FlowControl(max_pending=pending, max_uncommitted=uncommitted, batch_size=batch_size)
         self._assignment = Assignment(
             pipeline, concurrency=concurrency, flow=flow, idle=self._caught_up
         )

@@ -57,7 +57,9 @@ class RabbitSource:
     * ``dead_letter_exchange`` — default ``<exchange>.dlx``; ``dlq_suffix``
       names each queue's dead-letter queue, ``<queue><dlq_suffix>``.
     * ``concurrency`` — deliveries handled at once, across all queues.
-    * ``prefetch`` — unacknowledged deliveries per queue (channel QoS).
+    * ``prefetch`` — unacknowledged deliveries per queue (channel QoS); it grows
+      by what waits behind a key being retried, by at most ``max_held``
+      (default ``4 * prefetch``), so that a stuck key holds back only itself.
     * ``order_unkeyed`` — deliveries without a ``partition_key`` header (our
       publishers set it from the event's partition key) run one at a time,
       in queue order (the default), or, with ``False``, all concurrently.
@@ -82,6 +84,7 @@ class RabbitSource:
         dlq_suffix: str = ".dlq",
         concurrency: int = 64,
         prefetch: int = 256,
+        max_held: int | None = None,
         order_unkeyed: bool = True,
         ack_batch: int = 64,
         ack_interval: float = 0.05,
@@ -121,6 +124,7 @@ class RabbitSource:
                 lanes=self._lanes,
                 stats=stats,
                 prefetch=prefetch,
+                max_held=4 * prefetch if max_held is None else max_held,
                 ack_batch=ack_batch,
                 ack_interval=ack_interval,
                 order_unkeyed=order_unkeyed,
