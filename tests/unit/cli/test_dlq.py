@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -14,6 +16,21 @@ def no_worker_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("CQRS_WORKER_"):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def logging_restored() -> Iterator[None]:
+    """The CLI configures logging (root level, handlers); later tests must not inherit it."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    clients = {name: logging.getLogger(name).level for name in ("aiokafka", "aiormq", "aio_pika")}
+    try:
+        yield
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        for name, level in clients.items():
+            logging.getLogger(name).setLevel(level)
 
 
 def _fails(capsys: pytest.CaptureFixture[str], argv: list[str], expected: str) -> None:
