@@ -7,6 +7,8 @@ from: ``x-dlq-original-topic``, ``x-dlq-original-partition``,
 ``x-dlq-original-offset``. Keeping the key keeps one key's failures in one
 dead-letter partition, in order. An ``x-dlq-*`` header the original already
 had (a message replayed from a dead-letter topic) is replaced, not repeated.
+A record of a delayed retry topic (``<topic>.retry.<delay>``) goes to its
+original topic's dead-letter topic, and the origin headers name the original.
 """
 
 from __future__ import annotations
@@ -21,12 +23,17 @@ from cqrs_worker.brokers import KafkaMessageBroker, kafka_producer_factory
 from cqrs_worker.errors import ConfigurationError, PublishError
 from cqrs_worker.worker.dead_letter import PREFIX
 from cqrs_worker.worker.delivery import Delivery
+from cqrs_worker.worker.retry_stages import PREFIX as RETRY_PREFIX
 
 __all__ = ["KafkaDeadLetterSink"]
 
 ORIGINAL_TOPIC = f"{PREFIX}original-topic"
 ORIGINAL_PARTITION = f"{PREFIX}original-partition"
 ORIGINAL_OFFSET = f"{PREFIX}original-offset"
+RETRY_TOPIC = f"{RETRY_PREFIX}original-topic"
+RETRY_PARTITION = f"{RETRY_PREFIX}original-partition"
+RETRY_OFFSET = f"{RETRY_PREFIX}original-offset"
+_RETRY_ORIGIN = frozenset((RETRY_TOPIC, RETRY_PARTITION, RETRY_OFFSET))
 
 
 class KafkaDeadLetterSink:
@@ -99,18 +106,30 @@ class KafkaDeadLetterSink:
         # The original bytes go out as they came in (keys and header values need
         # not be UTF-8), so this talks to the broker's producer directly rather
         # than through the text-based OutgoingMessage.
-        if self._broker is None:
-            raise PublishError("the Kafka dead-letter sink is not started; call start() first")
         record = delivery.raw
+        # A record from a delayed retry topic is dead-lettered as the original
+        # it is a copy of: to the original topic's dead-letter topic, naming it.
+        topic, partition, offset = origin_of(record)
         ours = {
             **headers,
-            ORIGINAL_TOPIC: record.topic,
-            ORIGINAL_PARTITION: str(record.partition),
-            ORIGINAL_OFFSET: str(record.offset),
+            ORIGINAL_TOPIC: topic,
+            ORIGINAL_PARTITION: partition,
+            ORIGINAL_OFFSET: offset,
         }
-        out = [(name, value) for name, value in record.headers if name not in ours]
-        out.extend((name, value.encode()) for name, value in ours.items())
-        topic = self.topic_for(record.topic)
+        await self.publish(self.topic_for(topic), record, ours, what="dead-letter record")
+
+    async def publish(
+        self, topic: str, record: Any, headers: Mapping[str, str], *, what: str
+    ) -> None:
+        """Publish a copy of ``record`` (value, key, headers) to ``topic`` with ``headers``
+        replacing its own of those names; returns once Kafka confirmed it.
+
+        The delayed retry stages publish through here too (one producer).
+        """
+        if self._broker is None:
+            raise PublishError("the Kafka dead-letter sink is not started; call start() first")
+        out = [(name, value) for name, value in record.headers if name not in headers]
+        out.extend((name, value.encode()) for name, value in headers.items())
         try:
             async with asyncio.timeout(self._send_timeout):
                 await self._broker.producer.send_and_wait(
@@ -118,6 +137,24 @@ class KafkaDeadLetterSink:
                 )
         except (KafkaError, TimeoutError) as exc:
             raise PublishError(
-                f"Kafka did not confirm the dead-letter record for {record.topic}"
+                f"Kafka did not confirm the {what} for {record.topic}"
                 f"[{record.partition}]@{record.offset} on {topic!r} ({type(exc).__name__}: {exc})"
             ) from exc
+
+
+def origin_of(record: Any) -> tuple[str, str, str]:
+    """Topic, partition and offset of the record ``record`` was first consumed as.
+
+    A record of a delayed retry topic names its original in
+    ``x-retry-original-*`` headers; any other record is its own original.
+    """
+    found: dict[str, str] = {}
+    for name, value in record.headers:
+        if name in _RETRY_ORIGIN:
+            try:
+                found[name] = value.decode()
+            except (UnicodeDecodeError, AttributeError):
+                break
+    if len(found) == len(_RETRY_ORIGIN):
+        return found[RETRY_TOPIC], found[RETRY_PARTITION], found[RETRY_OFFSET]
+    return record.topic, str(record.partition), str(record.offset)

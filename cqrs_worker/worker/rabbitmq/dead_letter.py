@@ -40,6 +40,10 @@ ORIGINAL_QUEUE = f"{PREFIX}original-queue"
 ORIGINAL_EXCHANGE = f"{PREFIX}original-exchange"
 ORIGINAL_ROUTING_KEY = f"{PREFIX}original-routing-key"
 
+# The retry stages' names for the original exchange and routing key
+# (:mod:`~cqrs_worker.worker.rabbitmq.retry_queues`; not imported: it imports the record too).
+_RETRY_EXCHANGE = "x-retry-original-exchange"
+_RETRY_ROUTING_KEY = "x-retry-original-routing-key"
 _FAILURES = (aiormq.AMQPError, aiormq.ChannelInvalidStateError, ConnectionError, TimeoutError)
 
 
@@ -99,13 +103,16 @@ def dead_letter_message(
 ) -> aio_pika.Message:
     """The copy of ``record`` that goes to the dead-letter exchange."""
     props = record.message.header.properties
+    carried = props.headers or {}
+    # Back from a delay queue, it arrived through the default exchange: name
+    # where it was first published instead.
     ours: dict[str, Any] = {
         **headers,
         ORIGINAL_QUEUE: record.queue,
-        ORIGINAL_EXCHANGE: record.exchange,
-        ORIGINAL_ROUTING_KEY: record.routing_key,
+        ORIGINAL_EXCHANGE: carried.get(_RETRY_EXCHANGE, record.exchange),
+        ORIGINAL_ROUTING_KEY: carried.get(_RETRY_ROUTING_KEY, record.routing_key),
     }
-    kept = {name: value for name, value in (props.headers or {}).items() if name not in ours}
+    kept = {name: value for name, value in carried.items() if name not in ours}
     return aio_pika.Message(
         body,
         headers={**kept, **ours},
