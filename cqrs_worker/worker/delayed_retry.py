@@ -16,7 +16,7 @@ import logging
 from collections.abc import Mapping
 from typing import Protocol
 
-from cqrs_worker.errors import RetriesExhaustedError
+from cqrs_worker.errors import EventHandlingError, RetriesExhaustedError
 from cqrs_worker.worker.dead_letter import STAGES_TRIED
 from cqrs_worker.worker.delivery import Delivery
 from cqrs_worker.worker.retry_stages import (
@@ -95,14 +95,17 @@ class DelayedRetrier:
             FIRST_FAILURE_AT: first.isoformat(),
             DUE_AT: due_at(now, stage).isoformat(),
         }
+        cause = error.last
+        if isinstance(cause, EventHandlingError) and cause.failures:
+            cause = cause.failures[0].exception  # the handler's own, not the mediator's wrapper
         logger.warning(
             "moving %s to retry stage %d (%s) after %d attempt(s) (%s: %s)",
             delivery.name or "a message",
             stage.number,
             stage.label,
             attempts,
-            type(error.last).__name__,
-            error.last,
+            type(cause).__name__,
+            cause,
         )
         delay = self._delay
         while True:
