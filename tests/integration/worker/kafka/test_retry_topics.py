@@ -1,0 +1,105 @@
+"""Delayed retry topics on a real Kafka-protocol broker, with a real ``cqrs-worker run``.
+
+Two in-place attempts per stage, then ``<topic>.retry.1s``, then
+``<topic>.retry.2s``, then ``<topic>.dlq``. The worker logs when each attempt
+started (:mod:`tests.integration.worker.delayed_app`), so the delays are
+measured on the worker's own clock.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.worker.delayed_app import (
+    SETTINGS,
+    STAGE_DELAYS,
+    assert_waited,
+    attempts,
+    handled,
+    job,
+)
+from tests.integration.worker.kafka.harness import MakeRig
+from tests.support.kafka import FAST_GROUP_SETTINGS, create_topic, publish_events
+from tests.support.processes import ProcessSet
+from tests.support.waiting import async_wait_until
+
+pytestmark = pytest.mark.timeout(150)
+
+
+async def test_a_failing_job_waits_on_its_retry_topics_while_the_rest_flows_then_dead_letters(
+    make_rig: MakeRig, processes: ProcessSet
+) -> None:
+    rig = await make_rig(2)
+    topic = rig.topic
+    for label in ("1s", "2s"):
+        await create_topic(rig.bootstrap, f"{topic}.retry.{label}", 2)
+    worker = processes.start_python(
+        [
+            "-m",
+            "cqrs_worker.cli",
+            "run",
+            "tests.integration.worker.delayed_app:mediator",
+            "--factory",
+            "--kafka-bootstrap",
+            rig.bootstrap,
+            "--group-id",
+            rig.group,
+            "--topics",
+            topic,
+            "--no-kafka-idempotence",
+        ],
+        name="worker",
+        env={
+            **SETTINGS,
+            "CQRS_WORKER_SESSION_TIMEOUT_MS": str(FAST_GROUP_SETTINGS["session_timeout_ms"]),
+            "CQRS_WORKER_HEALTH_PORT": "0",
+            "CQRS_WORKER_HEARTBEAT_INTERVAL_MS": str(FAST_GROUP_SETTINGS["heartbeat_interval_ms"]),
+        },
+    )
+    await worker.await_line(f"consuming {topic}, {topic}.retry.1s, {topic}.retry.2s", timeout=60)
+
+    # Job 1 fails twice in place, then succeeds from the 1 s stage. Jobs 2 (same
+    # key, so same partition, after it) and 3 do not wait for it. Job 99 always fails.
+    await publish_events(
+        rig.bootstrap,
+        [
+            job(topic, 1, key="a", fail=2),
+            job(topic, 2, key="a"),
+            job(topic, 3, key="b"),
+            job(topic, 99, key="z", fail=-1),
+        ],
+    )
+    # While job 99 waits on the 2 s stage, new jobs of its key and others flow.
+    await worker.await_line(r"moving JobPlaced to retry stage 2 \(2s\) after 4 attempt", 60)
+    await publish_events(rig.bootstrap, [job(topic, 4, key="z"), job(topic, 5, key="a")])
+    await worker.await_line("dead-lettering JobPlaced after 6 attempt", timeout=60)
+    await async_wait_until(
+        lambda: {1, 2, 3, 4, 5} <= set(handled(worker.output())),
+        timeout=30,
+        message="every other job handled",
+    )
+    [dead] = await rig.read(rig.dlq, 1)
+    worker.terminate()
+    assert await worker.wait_async(30) == 0
+
+    output = worker.output()
+    tries, done = attempts(output), handled(output)
+    assert len(tries[1]) == 3
+    job1 = assert_waited(tries[1][1], tries[1][2], STAGE_DELAYS[0])
+    assert done[2] < done[1] and done[3] < done[1]  # not held behind the moved job
+    assert len(tries[99]) == 6
+    stage1 = assert_waited(tries[99][1], tries[99][2], STAGE_DELAYS[0])
+    stage2 = assert_waited(tries[99][3], tries[99][4], STAGE_DELAYS[1])
+    assert done[4] < tries[99][4] and done[5] < tries[99][4]  # flowed during the 2 s stage
+    print(f"measured: job 1 {job1:.3f}s (1s stage); job 99 {stage1:.3f}s, {stage2:.3f}s")
+
+    headers = {name: value.decode() for name, value in dead.headers}
+    assert headers["x-dlq-reason"] == "handler-failed"
+    assert headers["x-dlq-attempts"] == "6"
+    assert headers["x-dlq-retry-stages"] == "1s,2s"
+    assert headers["x-dlq-original-topic"] == topic
+    assert headers["x-retry-stage"] == "2"
+    assert headers["x-retry-original-topic"] == topic
+    assert b'"n":99' in dead.value
+    assert "worker stopped; stats: received=9, handled=5, retried=4, dead_lettered=1" in output
+    assert "moved=3" in output
