@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from aiokafka.errors import IllegalStateError
@@ -33,8 +33,9 @@ _DUE_AT = DUE_AT
 class DueGate:
     """Pauses a partition of the retry ``topics`` until its next record is due."""
 
-    def __init__(self, topics: Iterable[str]) -> None:
+    def __init__(self, topics: Iterable[str], *, clock: Callable[[], float] = time.time) -> None:
         self._topics = frozenset(topics)
+        self._clock = clock  # wall clock: due times come from another process's header
         #: Held partitions and when (``time.time()``) their first record is due.
         self._held: dict[Any, float] = {}
 
@@ -49,7 +50,7 @@ class DueGate:
         """The part of a ``getmany`` result that is due; holds back the rest."""
         topics = self._topics
         cut: dict[Any, Sequence[Any]] | None = None
-        now = time.time()
+        now = self._clock()
         for tp, records in batch.items():
             if tp.topic not in topics:
                 continue
@@ -78,7 +79,7 @@ class DueGate:
         held = self._held
         if not held:
             return None
-        now = time.time()
+        now = self._clock()
         for tp in [tp for tp, due in held.items() if due <= now]:
             del held[tp]
             state = partitions.get(tp)

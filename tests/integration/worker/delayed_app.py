@@ -85,3 +85,25 @@ def assert_waited(before: float, after: float, delay: float, *, slack: float = 1
     assert waited >= delay, f"handled after {waited:.3f}s, before the {delay}s delay"
     assert waited <= delay + slack, f"handled after {waited:.3f}s, long past the {delay}s delay"
     return waited
+
+
+def assert_stages_kept_time_and_order_let_go(output: str) -> str:
+    """The checks both transports share, on the worker's output; returns the measured delays.
+
+    Job 1 (``fail=2``) was tried twice, then once more after the 1 s stage;
+    jobs 2 and 3 (published with it; 2 has its key) were handled before it;
+    job 99 (``fail=-1``) waited 1 s and then 2 s between its pairs of
+    attempts; jobs 4 and 5 (published while it waited on the 2 s stage) were
+    handled before its fifth attempt.
+    """
+    tries, done = attempts(output), handled(output)
+    assert len(tries[1]) == 3
+    job1 = assert_waited(tries[1][1], tries[1][2], STAGE_DELAYS[0])
+    assert done[2] < done[1], "the next job of the moved one's key waited for it"
+    assert done[3] < done[1]
+    assert len(tries[99]) == 6
+    stage1 = assert_waited(tries[99][1], tries[99][2], STAGE_DELAYS[0])
+    stage2 = assert_waited(tries[99][3], tries[99][4], STAGE_DELAYS[1])
+    assert done[4] < tries[99][4], "a job of the waiting one's key did not flow meanwhile"
+    assert done[5] < tries[99][4]
+    return f"job 1 {job1:.3f}s (1s stage); job 99 {stage1:.3f}s (1s), {stage2:.3f}s (2s)"
