@@ -8,7 +8,9 @@ from: ``x-dlq-original-topic``, ``x-dlq-original-partition``,
 dead-letter partition, in order. An ``x-dlq-*`` header the original already
 had (a message replayed from a dead-letter topic) is replaced, not repeated.
 A record of a delayed retry topic (``<topic>.retry.<delay>``) goes to its
-original topic's dead-letter topic, and the origin headers name the original.
+original topic's dead-letter topic, the origin headers name the original,
+and its ``x-retry-*`` headers are left out (``x-dlq-retry-stages`` and
+``x-dlq-attempts`` say what they did; a replay starts at the first stage).
 """
 
 from __future__ import annotations
@@ -116,19 +118,34 @@ class KafkaDeadLetterSink:
             ORIGINAL_PARTITION: partition,
             ORIGINAL_OFFSET: offset,
         }
-        await self.publish(self.topic_for(topic), record, ours, what="dead-letter record")
+        # The stage headers go: the dead letter says what it needs in x-dlq-*, and
+        # a replay of it to the original topic starts over at the first stage.
+        await self.publish(
+            self.topic_for(topic), record, ours, what="dead-letter record", drop=RETRY_PREFIX
+        )
 
     async def publish(
-        self, topic: str, record: Any, headers: Mapping[str, str], *, what: str
+        self,
+        topic: str,
+        record: Any,
+        headers: Mapping[str, str],
+        *,
+        what: str,
+        drop: str | None = None,
     ) -> None:
         """Publish a copy of ``record`` (value, key, headers) to ``topic`` with ``headers``
-        replacing its own of those names; returns once Kafka confirmed it.
+        replacing its own of those names (and without those starting with ``drop``);
+        returns once Kafka confirmed it.
 
         The delayed retry stages publish through here too (one producer).
         """
         if self._broker is None:
             raise PublishError("the Kafka dead-letter sink is not started; call start() first")
-        out = [(name, value) for name, value in record.headers if name not in headers]
+        out = [
+            (name, value)
+            for name, value in record.headers
+            if name not in headers and not (drop and name.startswith(drop))
+        ]
         out.extend((name, value.encode()) for name, value in headers.items())
         try:
             async with asyncio.timeout(self._send_timeout):

@@ -88,8 +88,7 @@ async def test_a_failing_job_waits_on_its_retry_topics_while_the_rest_flows_then
     assert headers["x-dlq-attempts"] == "6"
     assert headers["x-dlq-retry-stages"] == "1s,2s"
     assert headers["x-dlq-original-topic"] == topic
-    assert headers["x-retry-stage"] == "2"
-    assert headers["x-retry-original-topic"] == topic
+    assert not [name for name in headers if name.startswith("x-retry-")]  # a replay starts over
     assert b'"n":99' in dead.value
     assert "worker stopped; stats: received=9, handled=5, retried=4, dead_lettered=1" in output
     assert "moved=3" in output

@@ -112,7 +112,7 @@ async def test_a_failing_job_waits_in_delay_queues_while_the_rest_flows_then_dea
     assert headers["x-dlq-original-queue"] == world.queue
     assert headers["x-dlq-original-exchange"] == world.exchange
     assert headers["x-dlq-original-routing-key"] == topic
-    assert headers["x-retry-stage"] == "2"
+    assert not [name for name in headers if name.startswith("x-retry-")]  # a replay starts over
     # RabbitMQ's own record of the last expiry only: the stage copies drop the earlier ones.
     assert [str(death["queue"]) for death in headers["x-death"]] == [f"{world.queue}.retry.2s"]
     assert b'"n":99' in dead.body
