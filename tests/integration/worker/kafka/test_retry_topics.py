@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from cqrs_worker.brokers import KafkaMessageBroker, OutgoingMessage, kafka_producer_factory
 from tests.integration.worker.delayed_app import (
     SETTINGS,
     assert_stages_kept_time_and_order_let_go,
@@ -17,7 +18,7 @@ from tests.integration.worker.delayed_app import (
     job,
 )
 from tests.integration.worker.kafka.harness import MakeRig
-from tests.support.kafka import FAST_GROUP_SETTINGS, create_topic, publish_events
+from tests.support.kafka import FAST_GROUP_SETTINGS, create_topic
 from tests.support.processes import ProcessSet
 from tests.support.waiting import async_wait_until
 
@@ -58,18 +59,25 @@ async def test_a_failing_job_waits_on_its_retry_topics_while_the_rest_flows_then
 
     # Job 1 fails twice in place, then succeeds from the 1 s stage. Jobs 2 (same
     # key, so same partition, after it) and 3 do not wait for it. Job 99 always fails.
-    await publish_events(
-        rig.bootstrap,
+    # One producer for the whole test: the jobs published during a stage's delay
+    # go out at once, not after a producer's start-up.
+    producer = KafkaMessageBroker(kafka_producer_factory(rig.bootstrap, enable_idempotence=False))
+    await producer.start()
+    publish = producer.publish
+    await publish(
         [
-            job(topic, 1, key="a", fail=2),
-            job(topic, 2, key="a"),
-            job(topic, 3, key="b"),
-            job(topic, 99, key="z", fail=-1),
-        ],
+            OutgoingMessage.from_event(job(topic, 1, key="a", fail=2)),
+            OutgoingMessage.from_event(job(topic, 2, key="a")),
+            OutgoingMessage.from_event(job(topic, 3, key="b")),
+            OutgoingMessage.from_event(job(topic, 99, key="z", fail=-1)),
+        ]
     )
     # While job 99 waits on the 2 s stage, new jobs of its key and others flow.
     await worker.await_line(r"moving JobPlaced to retry stage 2 \(2s\) after 4 attempt", 60)
-    await publish_events(rig.bootstrap, [job(topic, 4, key="z"), job(topic, 5, key="a")])
+    await publish(
+        [OutgoingMessage.from_event(job(topic, n, key=k)) for n, k in ((4, "z"), (5, "a"))]
+    )
+    await producer.close()
     await worker.await_line("dead-lettering JobPlaced after 6 attempt", timeout=60)
     await async_wait_until(
         lambda: {1, 2, 3, 4, 5} <= set(handled(worker.output())),

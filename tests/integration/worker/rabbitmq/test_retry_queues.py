@@ -28,15 +28,6 @@ from tests.support.waiting import async_wait_until
 pytestmark = pytest.mark.timeout(150)
 
 
-async def publish(world: RabbitWorld, events: list[JobPlaced]) -> None:
-    broker = AMQPMessageBroker(world.url, exchange=world.exchange)
-    await broker.start()
-    try:
-        await broker.publish([OutgoingMessage.from_event(event) for event in events])
-    finally:
-        await broker.close()
-
-
 async def delete_delay_queues(world: RabbitWorld) -> None:
     with contextlib.suppress(Exception):
         channel = await world.channel()
@@ -70,14 +61,21 @@ async def test_a_failing_job_waits_in_delay_queues_while_the_rest_flows_then_dea
         name="worker",
         env=SETTINGS,
     )
+    # One publisher for the whole test: the jobs published during a stage's delay
+    # go out at once, not after a connection's start-up.
+    broker = AMQPMessageBroker(world.url, exchange=world.exchange)
+
+    async def publish(events: list[JobPlaced]) -> None:
+        await broker.publish([OutgoingMessage.from_event(event) for event in events])
+
     try:
         await worker.await_line("running: sources rabbitmq", timeout=60)
+        await broker.start()  # the exchange exists now
         assert await world.ready_count(f"{world.queue}.retry.1s") == 0  # declared at start
 
         # Job 1 fails twice in place, then succeeds after the 1 s stage. Jobs 2
         # (same key, after it in the queue) and 3 do not wait for it. Job 99 always fails.
         await publish(
-            world,
             [
                 job(topic, 1, key="a", fail=2),
                 job(topic, 2, key="a"),
@@ -87,7 +85,7 @@ async def test_a_failing_job_waits_in_delay_queues_while_the_rest_flows_then_dea
         )
         # While job 99 waits in the 2 s delay queue, new jobs of its key and others flow.
         await worker.await_line(r"moving JobPlaced to retry stage 2 \(2s\) after 4 attempt", 60)
-        await publish(world, [job(topic, 4, key="z"), job(topic, 5, key="a")])
+        await publish([job(topic, 4, key="z"), job(topic, 5, key="a")])
         await worker.await_line("dead-lettering JobPlaced after 6 attempt", timeout=60)
         await async_wait_until(
             lambda: {1, 2, 3, 4, 5} <= set(handled(worker.output())),
@@ -98,6 +96,7 @@ async def test_a_failing_job_waits_in_delay_queues_while_the_rest_flows_then_dea
         worker.terminate()
         assert await worker.wait_async(30) == 0
     finally:
+        await broker.close()
         await delete_delay_queues(world)
 
     output = worker.output()
