@@ -11,7 +11,7 @@ a handler that raises dispatches nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from cqrs_worker.container import Container
 from cqrs_worker.errors import ConfigurationError, HandlerNotFoundError
@@ -22,6 +22,8 @@ from cqrs_worker.middleware import Middleware, compose
 from cqrs_worker.requests import Request
 
 __all__ = ["RequestMediator"]
+
+_ResultT = TypeVar("_ResultT")
 
 
 class RequestMediator:
@@ -41,12 +43,15 @@ class RequestMediator:
         self._handler_of = request_map.get
         self._call = compose(middlewares, self._dispatch)
 
-    async def send(self, request: Request) -> Any:
-        """Handle ``request`` and return what its handler answered."""
-        async with self.container.scope():
-            return await self._call(request)
+    async def send(self, request: Request[_ResultT]) -> _ResultT:
+        """Handle ``request`` and return what its handler answered.
 
-    async def _dispatch(self, request: Request) -> Any:
+        Typed by the request: ``send(q)`` with ``class Q(Query[View])`` is a ``View``.
+        """
+        async with self.container.scope():
+            return cast(_ResultT, await self._call(request))
+
+    async def _dispatch(self, request: Request[Any]) -> Any:
         handler_type = self._handler_of(type(request))
         if handler_type is None:
             raise HandlerNotFoundError(

@@ -88,12 +88,12 @@ def test_envelope_fields() -> None:
     assert joined().partition_key is None
 
 
-def test_parametrized_event_needs_name_topic_and_payload() -> None:
+def test_parametrized_event_needs_name_and_payload() -> None:
     with pytest.raises(pydantic.ValidationError) as caught:
         NotificationEvent[UserPayload].model_validate({})
 
     missing = {err["loc"][0] for err in caught.value.errors() if err["type"] == "missing"}
-    assert missing == {"event_name", "topic", "payload"}
+    assert missing == {"event_name", "payload"}
 
 
 def test_payload_is_validated() -> None:
