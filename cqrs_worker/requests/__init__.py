@@ -1,8 +1,8 @@
 """Requests (commands and queries), responses, and the handler protocol.
 
 A command changes state and usually answers ``None``; a query reads and
-answers a :class:`Response`. Both are :class:`Request`; ``Command`` and
-``Query`` are aliases that make intent visible. Parametrize a request with
+answers a :class:`Response`. Both are :class:`Request`; the ``Command`` and
+``Query`` subclasses add nothing but the intent they make visible. Parametrize a request with
 what it answers, ``class ReadMeeting(Query[MeetingView])``, and
 ``await mediator.send(ReadMeeting(...))`` is typed ``MeetingView``; an
 unparametrized request answers ``Any``.
@@ -43,8 +43,12 @@ class Response(pydantic.BaseModel):
     """What a query (or a command) answers."""
 
 
-Command = Request
-Query = Request
+class Command(Request[ResultT], Generic[ResultT]):
+    """A request that changes state (usually answering ``None``)."""
+
+
+class Query(Request[ResultT], Generic[ResultT]):
+    """A request that reads and answers a :class:`Response`."""
 
 
 class RequestHandler(Protocol[Req_contra, Res_co]):

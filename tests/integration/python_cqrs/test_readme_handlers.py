@@ -12,6 +12,9 @@ import typing
 
 import cqrs_worker
 from cqrs_worker import events, requests
+
+# --- "Event Handlers" -------------------------------------------------------------------
+from cqrs_worker.events import EventHandler  # the sample's own import
 from tests.integration.python_cqrs.support import (
     CloseMeetingRoomCommand,
     JoinMeetingCommand,
@@ -22,9 +25,6 @@ from tests.integration.python_cqrs.support import (
     UserJoined,
     container_with,
 )
-
-# --- "Event Handlers" -------------------------------------------------------------------
-from cqrs_worker.events import EventHandler  # noqa: E402  # the sample's own import
 
 
 class UserJoinedEventHandler(EventHandler[UserJoined]):

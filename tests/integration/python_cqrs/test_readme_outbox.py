@@ -35,7 +35,9 @@ import cqrs_worker as cqrs  # noqa: E402
 from cqrs_worker import events  # noqa: E402
 
 
-def do_some_logic(meeting_room_id: int, session: sql_session.AsyncSession):  # as the sample writes it
+def do_some_logic(
+    meeting_room_id: int, session: sql_session.AsyncSession
+):  # as the sample writes it
     """
     Make changes to the database
     """

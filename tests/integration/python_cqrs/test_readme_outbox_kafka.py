@@ -74,8 +74,8 @@ def test_outbox_to_kafka_sample(
     topic_name: str,
 ) -> None:
     url = make_url(mariadb_database)
-    USER, PASSWORD, HOSTNAME = url.username, url.password or "", url.host  # noqa: N806
-    PORT, DATABASE = url.port, url.database  # noqa: N806
+    USER, PASSWORD, HOSTNAME = url.username, url.password or "", url.host
+    PORT, DATABASE = url.port, url.database
     from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
     from cqrs_worker.adapters import kafka as kafka_adapter
@@ -87,7 +87,9 @@ def test_outbox_to_kafka_sample(
         await producer.engine.dispose()
 
     app = types.SimpleNamespace(periodically_task=periodically_task)
-    asyncio.set_event_loop(asyncio.new_event_loop())  # what a fresh process has for get_event_loop()
+    asyncio.set_event_loop(
+        asyncio.new_event_loop()
+    )  # what a fresh process has for get_event_loop()
 
     # --- the sample ---
     import asyncio as _asyncio  # noqa: F401  # the sample's "import asyncio"
