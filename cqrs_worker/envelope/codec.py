@@ -150,12 +150,16 @@ class EnvelopeCodec:
                 event_name=name,
                 event_id=event_id,
             )
-        if event_type.model_config.get("extra") == "forbid":
+        try:
+            try:
+                return event_type.model_validate(data)
+            except pydantic.ValidationError as exc:
+                if not _has_unknown_fields(exc):
+                    raise
             # Events refuse unknown fields when built in code; a message may carry
             # fields its producer added before this consumer knew them.
-            data = {k: v for k, v in data.items() if k in event_type.model_fields}
-        try:
-            return event_type.model_validate(data)
+            known = event_type.model_fields
+            return event_type.model_validate({k: v for k, v in data.items() if k in known})
         except pydantic.ValidationError as exc:
             error = NotAnEnvelopeError if _envelope_broken(exc) else PayloadValidationError
             raise error(
@@ -171,6 +175,13 @@ class EnvelopeCodec:
             except UnicodeDecodeError:
                 return None
         return value if isinstance(value, str) else None
+
+
+def _has_unknown_fields(exc: pydantic.ValidationError) -> bool:
+    return any(
+        err["type"] == "extra_forbidden" and len(err["loc"]) == 1
+        for err in exc.errors(include_url=False, include_input=False)
+    )
 
 
 def _envelope_broken(exc: pydantic.ValidationError) -> bool:
