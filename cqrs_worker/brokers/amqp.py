@@ -14,8 +14,8 @@ the exchange with ``#`` (every message), declared as the worker declares its
 queues (dead-lettering to ``<exchange>.dlx``), so a worker can consume them.
 
 Lifecycle: :meth:`~AMQPMessageBroker.start` connects; a broker not started
-connects on its first :meth:`~AMQPMessageBroker.publish`. :meth:`close` is
-always the owner's job.
+connects on its first :meth:`~AMQPMessageBroker.publish`; a closed one
+refuses to publish until started again. :meth:`close` is always the owner's job.
 
 Delivery: messages are persistent, published with ``mandatory=True`` on a
 channel with publisher confirms. :meth:`~AMQPMessageBroker.publish` returns
@@ -102,6 +102,7 @@ class AMQPMessageBroker:
             )
         self.bind_queues = tuple(bind_queues)
         self._starting = asyncio.Lock()
+        self._closed = False
         try:
             self.exchange_type = aio_pika.ExchangeType(exchange_type)
         except ValueError:
@@ -122,6 +123,7 @@ class AMQPMessageBroker:
         self._exchange: aio_pika.abc.AbstractExchange | None = None
 
     async def start(self) -> None:
+        self._closed = False
         try:
             # Built here rather than by connect_robust() so that a connect that
             # times out can still be closed (its reconnect task stopped).
@@ -136,6 +138,7 @@ class AMQPMessageBroker:
                 self._channel = channel
         except _CONNECTION_ERRORS as exc:
             await self.close()
+            self._closed = False  # not closed by its owner: the next publish tries again
             raise PublishError(
                 f"cannot start publishing to RabbitMQ exchange {self.exchange_name!r} "
                 f"({describe(exc)}); check the URL, that RabbitMQ is up, and that an "
@@ -146,6 +149,8 @@ class AMQPMessageBroker:
         if not messages:
             return
         if self._exchange is None or self._channel is None:
+            if self._closed:
+                raise PublishError("the AMQPMessageBroker is closed; call start() to reopen it")
             async with self._starting:  # concurrent first publishes connect once
                 if self._exchange is None:
                     await self.start()
@@ -182,6 +187,7 @@ class AMQPMessageBroker:
             ) from first_error
 
     async def close(self) -> None:
+        self._closed = True
         connection, self._connection = self._connection, None
         self._channel = self._exchange = None
         if connection is not None:

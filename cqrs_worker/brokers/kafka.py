@@ -107,7 +107,8 @@ class KafkaMessageBroker:
     :class:`~cqrs_worker.errors.PublishError` instead of hanging);
     ``publish_timeout`` bounds one :meth:`publish` call, whatever its size.
     The broker owns the producer: :meth:`close` stops it. A broker not started
-    starts on its first :meth:`publish`.
+    starts on its first :meth:`publish`; a closed one refuses to publish until
+    started again.
 
     ``producer`` may also be a function that builds one (e.g.
     ``functools.partial(kafka_producer_factory, "kafka:9092")``): aiokafka binds
@@ -132,6 +133,7 @@ class KafkaMessageBroker:
         self._start_timeout = start_timeout
         self._publish_timeout = publish_timeout
         self._started = False
+        self._closed = False
         self._starting = asyncio.Lock()
         self._partitions: dict[tuple[str, int, bytes], int] = {}
 
@@ -154,11 +156,14 @@ class KafkaMessageBroker:
                 f"cannot start the Kafka producer ({tls or describe(exc)}); {_hint(exc, tls)}"
             ) from exc
         self._started = True
+        self._closed = False
 
     async def publish(self, messages: Sequence[OutgoingMessage], /) -> None:
         if not messages:
             return
         if not self._started:
+            if self._closed:
+                raise PublishError("the KafkaMessageBroker is closed; call start() to reopen it")
             async with self._starting:  # concurrent first publishes start it once
                 if not self._started:
                     await self.start()
@@ -188,6 +193,7 @@ class KafkaMessageBroker:
 
     async def close(self) -> None:
         self._started = False
+        self._closed = True
         if self._producer is not None:
             await self._producer.stop()
         if self._make_producer is not None:
