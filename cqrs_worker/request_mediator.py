@@ -11,7 +11,7 @@ a handler that raises dispatches nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, Never, TypeVar, cast
 
 from cqrs_worker.container import Container
 from cqrs_worker.errors import ConfigurationError, HandlerNotFoundError
@@ -36,7 +36,14 @@ class RequestMediator:
         *,
         event_mediator: EventMediator | None = None,
         middlewares: Sequence[Middleware] = (),
+        **unknown: Never,
     ) -> None:
+        if unknown:
+            fixes = "; write event_mediator=" if "event_emitter" in unknown else ""
+            raise TypeError(
+                f"RequestMediator() got {', '.join(sorted(unknown))}{fixes} "
+                f"(python-cqrs's call shape is cqrs_worker.mediator.RequestMediator)"
+            )
         self.request_map = request_map
         self.container = container
         self.event_mediator = event_mediator
