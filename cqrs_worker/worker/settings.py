@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from cqrs_worker.errors import ConfigurationError
 from cqrs_worker.security import SECRET, KafkaSecuritySettings, RabbitMQTLSSettings, describe_input
 from cqrs_worker.worker.pipeline import UnknownEventPolicy
+from cqrs_worker.worker.retry_stages import parse_delays
 
 __all__ = [
     "ENV_PREFIX",
@@ -98,6 +99,9 @@ class WorkerSettings(KafkaSecuritySettings, RabbitMQTLSSettings, BaseSettings):
     """Seconds before the second attempt; doubles per attempt (with jitter)."""
     retry_max_delay: float = pydantic.Field(default=30.0, ge=0)
     """Cap on the delay between attempts, in seconds."""
+    retry_topics: Annotated[tuple[float, ...], NoDecode] = ()
+    """Delayed retry stages after the in-place attempts, e.g. ``5s,30s,5m``: Kafka topics
+    ``<topic>.retry.<delay>``, RabbitMQ delay queues ``<queue>.retry.<delay>``. Empty: off."""
     dlq_suffix: str = pydantic.Field(default=".dlq", min_length=1)
     """Kafka dead-letter topic is ``<topic><dlq_suffix>``."""
     kafka_idempotence: bool = True
@@ -162,6 +166,13 @@ class WorkerSettings(KafkaSecuritySettings, RabbitMQTLSSettings, BaseSettings):
                 "expected an AMQP URL, amqp://<user>:<password>@<host>:5672/<vhost> "
                 "(amqps:// for TLS)"
             )
+        return value
+
+    @pydantic.field_validator("retry_topics", mode="before")
+    @classmethod
+    def _delays(cls, value: object) -> object:
+        if isinstance(value, (str, list, tuple)):
+            return parse_delays(value)
         return value
 
     @pydantic.field_validator("log_level", mode="before")

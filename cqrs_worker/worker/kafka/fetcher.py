@@ -9,6 +9,7 @@ from aiokafka.errors import ConsumerStoppedError, KafkaError
 
 from cqrs_worker.worker.kafka.assignment import Assignment
 from cqrs_worker.worker.kafka.committer import Committer
+from cqrs_worker.worker.kafka.due import DueGate
 from cqrs_worker.worker.kafka.flow import FlowControl
 from cqrs_worker.worker.stats import WorkerStats
 
@@ -29,6 +30,7 @@ class Fetcher:
     of the fetchable partitions would delay the others as they drain.
     After each fetch round it wakes the committer. ``stats`` counts the
     records handed over, per topic.
+    ``due`` holds back delayed retry topics until their records are due.
     """
 
     def __init__(
@@ -40,7 +42,9 @@ class Fetcher:
         fetch_timeout: float,
         stall_timeout: float,
         stats: WorkerStats,
+        due: DueGate | None = None,
     ) -> None:
+        self._due = due
         self._assignment = assignment
         self._flow = flow
         self._batch_size = batch_size
@@ -58,6 +62,7 @@ class Fetcher:
         """Fetch until :meth:`stop` or until the consumer stopped."""
         flow, assignment = self._flow, self._assignment
         lanes, partitions = assignment.lanes, assignment.partitions
+        due = self._due
         timeout_ms = int(self._fetch_timeout * 1000)
         while not self.stopping:
             fetch, max_records = flow.plan(
@@ -74,6 +79,10 @@ class Fetcher:
                 # consumer thrown out of its group.
                 await flow.wait_for_room(self._fetch_timeout)
                 fetch, max_records, wait_ms = None, self._batch_size, 0
+            if due is not None:  # delayed retry topics: resume what is due, wake for the next
+                until = due.release(consumer, partitions)
+                if until is not None:
+                    wait_ms = min(wait_ms, max(1, int(until * 1000)))
             try:
                 if fetch is None:
                     batch = await consumer.getmany(timeout_ms=wait_ms, max_records=max_records)
@@ -87,6 +96,8 @@ class Fetcher:
                 logger.error("fetching from Kafka failed (%s: %s)", type(exc).__name__, exc)
                 await flow.wait_for_room(1.0)
                 continue
+            if batch and due is not None:
+                batch = due.admit(consumer, batch)
             if batch and not self.stopping:
                 assignment.dispatch(batch, self._stats.add_received)
             committer.wake()

@@ -69,6 +69,45 @@ async def test_dead_letter_is_recorded_and_redelivery_skipped(engine: AsyncEngin
             assert await h.inbox.status(conn, event.event_id) is InboxStatus.DEAD_LETTERED
 
 
+async def test_a_copy_back_from_a_retry_stage_is_handled_once_and_then_a_duplicate(
+    engine: AsyncEngine,
+) -> None:
+    behaviour = Behaviour(fail_times=2)
+    async with harness(
+        engine, suffix(), behaviour=behaviour, max_attempts=2, retry_stages=(1.0, 2.0)
+    ) as h:
+        event = joined("ann")
+        h.put(event)
+        await h.source.wait_acked(2, timeout=30)  # the original (moved), then its copy
+        h.put(event)
+        await h.source.wait_acked(3, timeout=30)
+        assert h.stats.moved == 1
+        assert h.stats.handled == 1
+        assert h.stats.duplicates == 1
+        assert await h.count(h.tables.participants) == 1
+        assert await outbox_count(h) == 1
+        async with engine.connect() as conn:
+            assert await h.inbox.status(conn, event.event_id) is InboxStatus.HANDLED
+
+
+async def test_after_the_last_retry_stage_the_inbox_records_the_dead_letter(
+    engine: AsyncEngine,
+) -> None:
+    async with harness(
+        engine, suffix(), behaviour=Behaviour(fail_times=99), max_attempts=2, retry_stages=(1.0,)
+    ) as h:
+        event = joined("ann")
+        h.put(event)
+        await h.source.wait_acked(2, timeout=30)
+        assert h.stats.moved == 1
+        assert h.stats.dead_lettered == 1
+        [dead] = h.dead_letters.messages("users.dlq")
+        assert dead.headers["x-dlq-retry-stages"] == "1s"
+        assert dead.headers["x-dlq-attempts"] == "4"
+        async with engine.connect() as conn:
+            assert await h.inbox.status(conn, event.event_id) is InboxStatus.DEAD_LETTERED
+
+
 async def test_purge_keeps_the_records_of_other_consumers(engine: AsyncEngine) -> None:
     async with harness(engine, suffix(), retention=0.0) as h:
         h.put(joined("ann"))
