@@ -18,6 +18,7 @@ middleware's ``call_next`` returns one result.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, Protocol, TypeVar
 
@@ -80,12 +81,12 @@ class StreamingRequestMediator:
         # is exhausted, closed or cancelled, not when stream() returns.
         async with self.container.scope():
             handler: Any = await self.container.resolve(handler_type)
-            items = handler.handle(request)
-            if not isinstance(items, AsyncGenerator):
+            if not inspect.isasyncgenfunction(handler.handle):
                 raise ConfigurationError(
                     f"{handler_type.__qualname__}.handle must be an async generator "
                     f"(an async def that yields) to be streamed"
                 )
+            items: AsyncGenerator[Any, None] = handler.handle(request)
             dispatched = 0
             try:
                 async for item in items:
