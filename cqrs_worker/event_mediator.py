@@ -1,11 +1,12 @@
 """The :class:`EventMediator`: runs every handler bound to an event.
 
 Failure policy: every handler bound to the event runs, in bind order, even
-when an earlier one raised (``max_concurrent_event_handlers`` > 1 runs up to
-that many of them at once instead; the policy is the same). If any raised, :class:`~cqrs_worker.errors.EventHandlingError`
-lists them all and nothing they emitted is dispatched, so a retry of the whole
-event starts clean. Handlers must therefore tolerate running again for an
-event they already handled (the worker's inbox and unit of work make that
+when an earlier one raised (``max_concurrent_event_handlers`` > 1 runs up
+to that many of them at once instead; the policy is the same). If any
+raised, :class:`~cqrs_worker.errors.EventHandlingError` lists them all and
+nothing they emitted is dispatched, so a retry of the whole event starts
+clean. Handlers must therefore tolerate running again for an event they
+already handled (the worker's inbox and unit of work make that
 automatic for database effects).
 
 Emitted follow-ups are dispatched after all handlers succeeded: a
@@ -152,4 +153,6 @@ class EventMediator:
         failures = [outcome for outcome in outcomes if isinstance(outcome, HandlerFailure)]
         if failures:
             raise EventHandlingError(event, failures) from failures[0].exception
-        return [e for outcome in outcomes if not isinstance(outcome, HandlerFailure) for e in outcome]
+        return [
+            e for outcome in outcomes if not isinstance(outcome, HandlerFailure) for e in outcome
+        ]

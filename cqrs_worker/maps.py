@@ -131,7 +131,7 @@ class EventMap(Mapping[type[Event], tuple[type[Any], ...]]):
         return len(self._handlers)
 
 
-def _field_default(event_type: type[Event], field: str) -> str | None:
+def _field_default(event_type: type[Any], field: str) -> str | None:
     if dataclasses.is_dataclass(event_type):  # python-cqrs's dataclass events
         spec = event_type.__dataclass_fields__.get(field)
         default = getattr(spec, "default", None)
@@ -142,11 +142,11 @@ def _field_default(event_type: type[Event], field: str) -> str | None:
     return info.default
 
 
-def event_name_of(event_type: type[Event]) -> str | None:
+def event_name_of(event_type: type[Event] | type[DCNotificationEvent[Any]]) -> str | None:
     """The class's default ``event_name``, if it declares one."""
     return _field_default(event_type, "event_name")
 
 
-def topic_of(event_type: type[Event]) -> str | None:
+def topic_of(event_type: type[Event] | type[DCNotificationEvent[Any]]) -> str | None:
     """The class's default ``topic``, if it declares one."""
     return _field_default(event_type, "topic")

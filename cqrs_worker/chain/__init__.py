@@ -14,6 +14,7 @@ that handled it are dispatched as with any handler.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any, Generic
 
@@ -59,7 +60,7 @@ def build_chain(handlers: Sequence[CORRequestHandler[Any, Any]]) -> CORRequestHa
     """Link ``handlers`` in order and return the first."""
     if not handlers:
         raise ValueError("build_chain() needs at least one handler")
-    for current, following in zip(handlers, handlers[1:], strict=False):
+    for current, following in itertools.pairwise(handlers):
         current.set_next(following)
     return handlers[0]
 

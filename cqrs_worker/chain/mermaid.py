@@ -8,6 +8,7 @@ answer. Paste the text into a ```` ```mermaid ```` block.
 
 from __future__ import annotations
 
+import itertools
 import typing
 from collections.abc import Sequence
 from typing import Any
@@ -64,7 +65,7 @@ class CoRMermaid:
                     drawn.add(type_.__name__)
                     lines.append(f"{_INDENT}class {type_.__name__}")
                 lines.append(f"{_INDENT}{handler.__name__} ..> {type_.__name__} : {kind}")
-        for current, following in zip(self._handlers, self._handlers[1:], strict=False):
+        for current, following in itertools.pairwise(self._handlers):
             lines.append(f"{_INDENT}{current.__name__} --> {following.__name__} : next")
         return "\n".join(lines)
 

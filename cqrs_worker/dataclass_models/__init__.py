@@ -65,7 +65,8 @@ class DataclassModel:
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a dict (nested dataclasses as dicts, values as they are)."""
-        return dataclasses.asdict(self)  # type: ignore[call-overload]  # every subclass is a dataclass
+        fields: dict[str, Any] = dataclasses.asdict(self)  # type: ignore[call-overload]  # every subclass is a dataclass
+        return fields
 
     @classmethod
     def from_dict(cls, **fields: Any) -> Self:
@@ -114,7 +115,7 @@ class DCNotificationEvent(DCEvent, Generic[PayloadT]):
         return hash(self.event_id)
 
     def to_wire(self) -> NotificationEvent[Any]:
-        """The same event as our :class:`~cqrs_worker.NotificationEvent` (for emitters, the outbox)."""
+        """This event as our :class:`~cqrs_worker.NotificationEvent` (emitters, the outbox)."""
         return NotificationEvent[Any](
             event_id=self.event_id,
             event_timestamp=self.event_timestamp,
@@ -123,4 +124,3 @@ class DCNotificationEvent(DCEvent, Generic[PayloadT]):
             payload=pydantic_core.to_jsonable_python(self.payload),
             partition_key=self.partition_key,
         )
-

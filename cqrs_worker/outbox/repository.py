@@ -95,7 +95,9 @@ class SqlAlchemyOutboxedEventRepository:
         """Insert ``event`` in ``db``'s current transaction; the caller commits."""
         await db.execute(sa.insert(self.table).values(self.row(event)))
 
-    async def add_many(self, db: Executor, events: Iterable[WireEvent[Any] | DCNotificationEvent[Any]], /) -> None:
+    async def add_many(
+        self, db: Executor, events: Iterable[WireEvent[Any] | DCNotificationEvent[Any]], /
+    ) -> None:
         """Insert several events with one statement, in their iteration order."""
         rows = [self.row(event) for event in events]
         if rows:

@@ -182,5 +182,7 @@ async def test_one_handler_with_a_bound_runs_as_usual() -> None:
 
 
 def test_a_bound_below_one_is_refused() -> None:
-    with pytest.raises(ConfigurationError, match="max_concurrent_event_handlers must be at least 1"):
+    with pytest.raises(
+        ConfigurationError, match="max_concurrent_event_handlers must be at least 1"
+    ):
         EventMediator(EventMap(), DefaultContainer(), max_concurrent_event_handlers=0)

@@ -1,4 +1,4 @@
-"""StreamingRequestMediator: each item after its events; early close ends the handler and the scope."""
+"""StreamingRequestMediator: items after their events; closing ends the handler, then the scope."""
 
 from __future__ import annotations
 
@@ -104,7 +104,9 @@ class NotAStream:
         return RowDone(row=0)
 
 
-def build(handler: type, emitter: InMemoryEventEmitter | None = None) -> tuple[StreamingRequestMediator, Log]:
+def build(
+    handler: type, emitter: InMemoryEventEmitter | None = None
+) -> tuple[StreamingRequestMediator, Log]:
     log = Log()
     requests = RequestMap()
     requests.bind(Import, handler)

@@ -18,8 +18,13 @@ import time
 
 import pydantic
 
-from cqrs_worker import DCNotificationEvent, DefaultContainer, EventMap, EventMediator
-from cqrs_worker import NotificationEvent
+from cqrs_worker import (
+    DCNotificationEvent,
+    DefaultContainer,
+    EventMap,
+    EventMediator,
+    NotificationEvent,
+)
 from cqrs_worker.bootstrap import bootstrap_events
 
 logger = logging.getLogger("shop.jobs")

@@ -163,5 +163,3 @@ def test_set_next_keeps_the_first_link() -> None:
 
     assert first.set_next(second) is second
     assert first.set_next(third) is second
-
-

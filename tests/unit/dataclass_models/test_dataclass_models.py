@@ -186,6 +186,9 @@ async def test_the_outbox_stores_a_dataclass_event_as_our_envelope(tmp_path: Pat
         await engine.dispose()
 
     assert uuid.UUID(str(row["event_id"])) == event.event_id
-    assert (row["event_name"], row["topic"], row["partition_key"]) == ("OrderPlaced", "orders", "o-4")
+    assert (row["event_name"], row["topic"], row["partition_key"]) == (
+        "OrderPlaced",
+        "orders",
+        "o-4",
+    )
     assert codec().decode(row["payload"], "OrderPlaced") == event
-

@@ -81,8 +81,10 @@ async def test_handlers_of_one_event_run_concurrently_and_a_failure_is_retried(
     finally:
         await broker.close()
     await async_wait_until(
-        lambda: all(len(spans(worker.output()).get(n, [])) >= 6 for n in (1, 3))
-        and len(spans(worker.output()).get(2, [])) >= 12,
+        lambda: (
+            all(len(spans(worker.output()).get(n, [])) >= 6 for n in (1, 3))
+            and len(spans(worker.output()).get(2, [])) >= 12
+        ),
         timeout=60,
         message="every handler ran for jobs 1 and 3, and twice for job 2",
     )
@@ -126,4 +128,7 @@ async def test_a_python_cqrs_dataclass_event_is_handled_as_the_bound_dataclass(
     )
     worker.terminate()
     assert await worker.wait_async(30) == 0
-    assert "worker stopped; stats: received=1, handled=1, retried=0, dead_lettered=0" in worker.output()
+    assert (
+        "worker stopped; stats: received=1, handled=1, retried=0, dead_lettered=0"
+        in worker.output()
+    )

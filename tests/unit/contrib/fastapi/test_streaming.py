@@ -99,9 +99,7 @@ async def test_the_stream_arrives_as_server_sent_events_with_its_events_publishe
     assert response.status_code == 200
     assert response.headers["content-type"].startswith(SSE_MEDIA_TYPE)
     frames = [frame for frame in response.text.split("\n\n") if frame]
-    assert frames == [
-        f'event: progress\ndata: {{"row":{n},"of":3}}' for n in (1, 2, 3)
-    ]
+    assert frames == [f'event: progress\ndata: {{"row":{n},"of":3}}' for n in (1, 2, 3)]
     assert [e.payload.row for e in emitter.events] == [1, 2, 3]  # type: ignore[attr-defined]
     assert trail.closed == ["handler"]
 
@@ -113,7 +111,7 @@ async def test_dataclass_items_are_framed_as_json() -> None:
 
 
 async def test_a_consumer_stopping_early_closes_the_stream() -> None:
-    api, emitter, trail = app()
+    emitter, trail = InMemoryEventEmitter(), Trail()
     requests = RequestMap()
     requests.bind(Import, ImportRows)
     container = DefaultContainer()
