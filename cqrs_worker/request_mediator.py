@@ -47,7 +47,7 @@ class RequestMediator:
         self.request_map = request_map
         self.container = container
         self.event_mediator = event_mediator
-        self._handler_of = request_map.get
+        self._handler_of = request_map.handler_of
         self._call = compose(middlewares, self._dispatch)
 
     async def send(self, request: Request[_ResultT]) -> _ResultT:
@@ -61,18 +61,24 @@ class RequestMediator:
 
     async def _dispatch(self, request: Request[Any]) -> Any:
         handler_type = self._handler_of(type(request))
-        if handler_type is None:
-            raise HandlerNotFoundError(
-                f"no handler is bound to {type(request).__qualname__}; "
-                f"bind one with RequestMap.bind({type(request).__qualname__}, Handler)"
-            )
-        handler: Any = await self.container.resolve(handler_type)
+        handler: Any
+        if handler_type is not None:
+            handler = await self.container.resolve(handler_type)
+        else:
+            # Chains are looked up only here, so a single handler pays nothing for them.
+            chain = self.request_map.chain_of(type(request))
+            if chain is None:
+                raise HandlerNotFoundError(
+                    f"no handler is bound to {type(request).__qualname__}; "
+                    f"bind one with RequestMap.bind({type(request).__qualname__}, Handler)"
+                )
+            handler = await chain.build(self.container)
         response = await handler.handle(request)
         events = emitted_events(handler)
         if events:
             if self.event_mediator is None:
                 raise ConfigurationError(
-                    f"{handler_type.__qualname__} emitted events but the RequestMediator "
+                    f"{type(handler).__qualname__} emitted events but the RequestMediator "
                     f"has no event_mediator; build it with bootstrap_requests()"
                 )
             await self.event_mediator.dispatch_emitted(events)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from cqrs_worker.bootstrap import bootstrap
+from cqrs_worker.bootstrap import bootstrap_streaming as _bootstrap_streaming
 from cqrs_worker.brokers.emitter import BrokerEventEmitter
 from cqrs_worker.brokers.protocol import MessageBroker
 from cqrs_worker.container import Container
@@ -12,8 +13,16 @@ from cqrs_worker.event_mediator import EventMediator
 from cqrs_worker.maps import EventMap, RequestMap
 from cqrs_worker.middleware import Middleware
 from cqrs_worker.request_mediator import RequestMediator as _RequestMediator
+from cqrs_worker.streaming_mediator import StreamingRequestMediator as _StreamingRequestMediator
 
-__all__ = ["EventEmitter", "RequestMediator", "bootstrap_events", "bootstrap_requests"]
+__all__ = [
+    "EventEmitter",
+    "RequestMediator",
+    "StreamingRequestMediator",
+    "bootstrap_events",
+    "bootstrap_requests",
+    "bootstrap_streaming",
+]
 
 
 def EventEmitter(
@@ -52,6 +61,7 @@ def bootstrap_requests(
     commands_mapper: Callable[[RequestMap], None] | None = None,
     domain_events_mapper: Callable[[EventMap], None] | None = None,
     queries_mapper: Callable[[RequestMap], None] | None = None,
+    max_concurrent_event_handlers: int = 1,
 ) -> _RequestMediator:
     """python-cqrs's requests ``bootstrap(di_container=, commands_mapper=, ...)``.
 
@@ -70,6 +80,7 @@ def bootstrap_requests(
         container=di_container,
         emitter=BrokerEventEmitter(message_broker) if message_broker is not None else None,
         middlewares=middlewares,
+        max_concurrent_event_handlers=max_concurrent_event_handlers,
     ).requests
 
 
@@ -78,6 +89,7 @@ def bootstrap_events(
     events_mapper: Callable[[EventMap], None] | None = None,
     middlewares: Sequence[Middleware] | None = None,
     message_broker: MessageBroker | None = None,
+    max_concurrent_event_handlers: int = 1,
 ) -> EventMediator:
     """python-cqrs's events ``bootstrap(di_container=, events_mapper=)``: our event mediator."""
     return bootstrap(
@@ -85,4 +97,40 @@ def bootstrap_events(
         container=di_container,
         emitter=BrokerEventEmitter(message_broker) if message_broker is not None else None,
         middlewares=middlewares,
+        max_concurrent_event_handlers=max_concurrent_event_handlers,
     ).events
+
+
+def StreamingRequestMediator(
+    request_map: RequestMap,
+    container: Container,
+    event_emitter: EventMediator | None = None,
+) -> _StreamingRequestMediator:
+    """python-cqrs's ``StreamingRequestMediator(request_map=, container=, event_emitter=)``."""
+    return _StreamingRequestMediator(request_map, container, event_mediator=event_emitter)
+
+
+def bootstrap_streaming(
+    di_container: Container,
+    message_broker: MessageBroker | None = None,
+    middlewares: Sequence[Middleware] | None = None,
+    commands_mapper: Callable[[RequestMap], None] | None = None,
+    domain_events_mapper: Callable[[EventMap], None] | None = None,
+    queries_mapper: Callable[[RequestMap], None] | None = None,
+    max_concurrent_event_handlers: int = 1,
+) -> _StreamingRequestMediator:
+    """python-cqrs's requests ``bootstrap_streaming(di_container=, commands_mapper=, ...)``."""
+
+    def requests(request_map: RequestMap) -> None:
+        for mapper in (commands_mapper, queries_mapper):
+            if mapper is not None:
+                mapper(request_map)
+
+    return _bootstrap_streaming(
+        requests=requests,
+        events=domain_events_mapper,
+        container=di_container,
+        emitter=BrokerEventEmitter(message_broker) if message_broker is not None else None,
+        middlewares=middlewares,
+        max_concurrent_event_handlers=max_concurrent_event_handlers,
+    )
