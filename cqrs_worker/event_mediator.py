@@ -27,7 +27,7 @@ from cqrs_worker.errors import (
     HandlerFailure,
 )
 from cqrs_worker.events import Event, WireEvent, emitted_events
-from cqrs_worker.maps import EventMap
+from cqrs_worker.maps import EventMap, HandlerBinding
 from cqrs_worker.middleware import Middleware, compose
 
 __all__ = ["EventMediator"]
@@ -101,7 +101,11 @@ class EventMediator:
         failures: list[HandlerFailure] = []
         for handler_type in self.event_map[type(event)]:
             try:
-                handler: Any = await self.container.resolve(handler_type)
+                handler: Any = (
+                    await handler_type.build(self.container)
+                    if isinstance(handler_type, HandlerBinding)
+                    else await self.container.resolve(handler_type)
+                )
                 await handler.handle(event)
             except Exception as exc:
                 failures.append(HandlerFailure(handler_type, exc))

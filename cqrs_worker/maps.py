@@ -1,33 +1,65 @@
-"""Which handler answers which message: :class:`RequestMap` and :class:`EventMap`."""
+"""Which handler answers which message: :class:`RequestMap` and :class:`EventMap`.
+
+A map binds a message type to a handler class, which the mediator asks the
+container for, or to a :class:`HandlerBinding`: a policy that builds the
+message's handler itself from the container (a fallback binding, in
+:mod:`cqrs_worker.resilience`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cqrs_worker.errors import ConfigurationError, HandlerAlreadyBoundError
 from cqrs_worker.events import Event, WireEvent
 from cqrs_worker.requests import Request
 
-__all__ = ["EventMap", "RequestMap", "event_name_of", "topic_of"]
+if TYPE_CHECKING:
+    from cqrs_worker.container import Container
+
+__all__ = ["EventMap", "HandlerBinding", "RequestMap", "event_name_of", "topic_of"]
 
 
-class RequestMap(Mapping[type[Request], type[Any]]):
+class HandlerBinding:
+    """Bound in place of a handler class: builds one message's handler itself.
+
+    The mediator calls :meth:`build` in the message's container scope and uses
+    what it returns like a handler (``handle``, and ``events`` if it emits).
+    """
+
+    __slots__ = ()
+
+    async def build(self, container: Container) -> Any:
+        raise NotImplementedError(f"{type(self).__qualname__} must implement build()")
+
+
+class RequestMap(Mapping[type[Request], Any]):
     """One handler per request type."""
 
     def __init__(self) -> None:
-        self._handlers: dict[type[Request], type[Any]] = {}
+        self._handlers: dict[type[Request], Any] = {}
+        # Requests bound to a plain handler class: what the mediator looks up
+        # first, so a map without bindings costs nothing extra per request.
+        self._classes: dict[type[Request], type[Any]] = {}
 
-    def bind(self, request_type: type[Request], handler_type: type[Any]) -> None:
+    def bind(self, request_type: type[Request], handler_type: type[Any] | HandlerBinding) -> None:
         bound = self._handlers.get(request_type)
         if bound is not None:
             raise HandlerAlreadyBoundError(
-                f"{request_type.__qualname__} is already bound to {bound.__qualname__}; "
+                f"{request_type.__qualname__} is already bound to {_name(bound)}; "
                 f"a request has exactly one handler, so remove one of the bind() calls"
             )
         self._handlers[request_type] = handler_type
+        if not isinstance(handler_type, HandlerBinding):
+            self._classes[request_type] = handler_type
 
-    def __getitem__(self, request_type: type[Request]) -> type[Any]:
+    @property
+    def handler_classes(self) -> Mapping[type[Request], type[Any]]:
+        """The requests bound to a handler class (not to a :class:`HandlerBinding`), live."""
+        return self._classes
+
+    def __getitem__(self, request_type: type[Request]) -> Any:
         return self._handlers[request_type]
 
     def get(self, request_type: type[Request], default: Any = None) -> Any:
@@ -40,7 +72,7 @@ class RequestMap(Mapping[type[Request], type[Any]]):
         return len(self._handlers)
 
 
-class EventMap(Mapping[type[Event], tuple[type[Any], ...]]):
+class EventMap(Mapping[type[Event], tuple[Any, ...]]):
     """Any number of handlers per event type, run in the order they were bound.
 
     Broker events are also known by name: ``bind`` records the class under
@@ -50,20 +82,20 @@ class EventMap(Mapping[type[Event], tuple[type[Any], ...]]):
     """
 
     def __init__(self) -> None:
-        self._handlers: dict[type[Event], tuple[type[Any], ...]] = {}
+        self._handlers: dict[type[Event], tuple[Any, ...]] = {}
         self._names: dict[type[WireEvent[Any]], str] = {}
 
     def bind(
         self,
         event_type: type[Event],
-        handler_type: type[Any],
+        handler_type: type[Any] | HandlerBinding,
         *,
         event_name: str | None = None,
     ) -> None:
         handlers = self._handlers.get(event_type, ())
         if handler_type in handlers:
             raise HandlerAlreadyBoundError(
-                f"{handler_type.__qualname__} is already bound to {event_type.__qualname__}"
+                f"{_name(handler_type)} is already bound to {event_type.__qualname__}"
             )
         self._handlers[event_type] = (*handlers, handler_type)
         if issubclass(event_type, WireEvent):
@@ -80,7 +112,7 @@ class EventMap(Mapping[type[Event], tuple[type[Any], ...]]):
         """The broker event classes bound here, with their event names."""
         return dict(self._names)
 
-    def __getitem__(self, event_type: type[Event]) -> tuple[type[Any], ...]:
+    def __getitem__(self, event_type: type[Event]) -> tuple[Any, ...]:
         return self._handlers[event_type]
 
     # Mapping's own get/__contains__ go through __getitem__ and an exception
@@ -96,6 +128,10 @@ class EventMap(Mapping[type[Event], tuple[type[Any], ...]]):
 
     def __len__(self) -> int:
         return len(self._handlers)
+
+
+def _name(handler: Any) -> str:
+    return getattr(handler, "__qualname__", None) or repr(handler)
 
 
 def _field_default(event_type: type[Event], field: str) -> str | None:
