@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, cast
 
 from cqrs_worker.bootstrap import bootstrap
 from cqrs_worker.brokers.emitter import BrokerEventEmitter
@@ -13,7 +15,21 @@ from cqrs_worker.maps import EventMap, RequestMap
 from cqrs_worker.middleware import Middleware
 from cqrs_worker.request_mediator import RequestMediator as _RequestMediator
 
+if TYPE_CHECKING:
+    import di
+
 __all__ = ["EventEmitter", "RequestMediator", "bootstrap_events", "bootstrap_requests"]
+
+
+def _container(given: Container | di.Container) -> Container:
+    # python-cqrs's bootstrap wraps a bare ``di.Container`` itself; so do we. Looked
+    # up in sys.modules: if di was never imported, ``given`` cannot be one.
+    di_module = sys.modules.get("di")
+    if di_module is not None and isinstance(given, di_module.Container):
+        from cqrs_worker.contrib.di import DIContainer
+
+        return DIContainer(given)
+    return cast(Container, given)
 
 
 def EventEmitter(
@@ -46,7 +62,7 @@ def RequestMediator(
 
 
 def bootstrap_requests(
-    di_container: Container,
+    di_container: Container | di.Container,
     message_broker: MessageBroker | None = None,
     middlewares: Sequence[Middleware] | None = None,
     commands_mapper: Callable[[RequestMap], None] | None = None,
@@ -57,6 +73,7 @@ def bootstrap_requests(
 
     Our :func:`~cqrs_worker.bootstrap` with both request mappers binding into
     one map and the broker behind a :class:`~cqrs_worker.brokers.BrokerEventEmitter`.
+    A bare ``di.Container`` is wrapped in :class:`~cqrs_worker.contrib.di.DIContainer`.
     """
 
     def requests(request_map: RequestMap) -> None:
@@ -67,14 +84,14 @@ def bootstrap_requests(
     return bootstrap(
         requests=requests,
         events=domain_events_mapper,
-        container=di_container,
+        container=_container(di_container),
         emitter=BrokerEventEmitter(message_broker) if message_broker is not None else None,
         middlewares=middlewares,
     ).requests
 
 
 def bootstrap_events(
-    di_container: Container,
+    di_container: Container | di.Container,
     events_mapper: Callable[[EventMap], None] | None = None,
     middlewares: Sequence[Middleware] | None = None,
     message_broker: MessageBroker | None = None,
@@ -82,7 +99,7 @@ def bootstrap_events(
     """python-cqrs's events ``bootstrap(di_container=, events_mapper=)``: our event mediator."""
     return bootstrap(
         events=events_mapper,
-        container=di_container,
+        container=_container(di_container),
         emitter=BrokerEventEmitter(message_broker) if message_broker is not None else None,
         middlewares=middlewares,
     ).events
