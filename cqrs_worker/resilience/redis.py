@@ -10,15 +10,21 @@ Times come from the workers' clocks (``clock``, wall time by default), so keep
 them in sync (NTP); a skewed clock only moves when that worker sees the
 timeout end. A closed circuit with no failures has no key; the others expire
 a while after their timeout, so names that stop being used leave nothing behind.
+
+When Redis does not answer, the breaker fails open: calls go to the primary as
+if the circuit were closed, and a warning is logged. A breaker is advice; a
+Redis outage must not stop the handlers (nor send every message to fallbacks).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 
 try:
     from redis.asyncio import Redis
+    from redis.exceptions import RedisError
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         "cqrs_worker.resilience.redis needs redis-py: pip install 'cqrs-worker[redis]'"
@@ -27,6 +33,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 from cqrs_worker.resilience.breaker import BreakerState, Clock, check_settings
 
 __all__ = ["RedisCircuitBreaker"]
+
+logger = logging.getLogger(__name__)
 
 # KEYS[1] = the circuit's hash (state, failures, since); ARGV[1] = now, ARGV[2] = timeout.
 # Returns 1 when the call may go ahead.
@@ -90,22 +98,34 @@ class RedisCircuitBreaker:
         return "open" if text == "open" else "half_open" if text == "half_open" else "closed"
 
     async def allow(self, name: str, /) -> bool:
-        allowed = await self._allow(
-            keys=[self._key(name)], args=[repr(self._clock()), repr(self.timeout_duration)]
-        )
+        try:
+            allowed = await self._allow(
+                keys=[self._key(name)], args=[repr(self._clock()), repr(self.timeout_duration)]
+            )
+        except RedisError as exc:
+            logger.warning(
+                "circuit breaker store unavailable (%s); %s runs as if closed", exc, name
+            )
+            return True
         return bool(allowed)
 
     async def record_success(self, name: str, /) -> None:
-        await self._client.delete(self._key(name))
+        try:
+            await self._client.delete(self._key(name))
+        except RedisError as exc:
+            logger.warning("circuit breaker store unavailable (%s); success of %s lost", exc, name)
 
     async def record_failure(self, name: str, error: Exception, /) -> None:
         if isinstance(error, self.exclude):
             await self.record_success(name)
             return
-        await self._failure(
-            keys=[self._key(name)],
-            args=[repr(self._clock()), self.fail_max, self._lifetime_ms],
-        )
+        try:
+            await self._failure(
+                keys=[self._key(name)],
+                args=[repr(self._clock()), self.fail_max, self._lifetime_ms],
+            )
+        except RedisError as exc:
+            logger.warning("circuit breaker store unavailable (%s); failure of %s lost", exc, name)
 
     def _key(self, name: str) -> str:
         return f"{self.prefix}{name}"

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from cqrs_worker.resilience.redis import RedisCircuitBreaker
 from tests.support.names import unique_name
@@ -166,3 +169,22 @@ async def test_excluded_errors_reset_the_count_and_closed_circuits_leave_no_key(
     assert not await clients[0].exists(key)
     await a.record_failure("svc", ConnectionError())
     assert await a.state("svc") == "closed"
+
+
+async def test_without_redis_the_breaker_fails_open(
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as unused:  # a port nobody listens on once closed
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    no_retries = Retry(NoBackoff(), 0)
+    client = Redis(host="127.0.0.1", port=port, socket_connect_timeout=2, retry=no_retries)
+    breaker = RedisCircuitBreaker(client, fail_max=1, timeout_duration=30, clock=clock)
+    try:
+        await breaker.record_failure("svc", ConnectionError())
+        assert await breaker.allow("svc")
+        await breaker.record_success("svc")
+    finally:
+        await client.aclose()
+
+    assert caplog.text.count("circuit breaker store unavailable") == 3
