@@ -49,7 +49,7 @@ from cqrs_worker.events import (
     NotificationEvent,
     WireEvent,
 )
-from cqrs_worker.maps import EventMap, RequestMap
+from cqrs_worker.maps import EventMap, HandlerBinding, RequestMap
 from cqrs_worker.middleware import LoggingMiddleware, Middleware
 from cqrs_worker.request_mediator import RequestMediator
 from cqrs_worker.requests import Command, Query, Request, RequestHandler, Response
@@ -83,6 +83,7 @@ __all__ = [
     "EventMediator",
     "EventProducer",
     "EventRegistry",
+    "HandlerBinding",
     "InMemoryEventEmitter",
     "LoggingMiddleware",
     "Mediators",

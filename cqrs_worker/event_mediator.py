@@ -31,7 +31,7 @@ from cqrs_worker.errors import (
     HandlerFailure,
 )
 from cqrs_worker.events import Event, WireEvent, emitted_events
-from cqrs_worker.maps import EventMap
+from cqrs_worker.maps import EventMap, HandlerBinding
 from cqrs_worker.middleware import Middleware, compose
 
 __all__ = ["EventMediator"]
@@ -116,12 +116,18 @@ class EventMediator:
         if emitted:
             await self.dispatch_emitted(emitted, depth)
 
+    async def _build(self, handler_type: Any) -> Any:
+        """One message's handler: resolved from the container, or built by its binding."""
+        if isinstance(handler_type, HandlerBinding):
+            return await handler_type.build(self.container)
+        return await self.container.resolve(handler_type)
+
     async def _run_handlers(self, event: Event) -> Sequence[Event]:
         emitted: list[Event] = []
         failures: list[HandlerFailure] = []
         for handler_type in self.event_map[type(event)]:
             try:
-                handler: Any = await self.container.resolve(handler_type)
+                handler = await self._build(handler_type)
                 await handler.handle(event)
             except Exception as exc:
                 failures.append(HandlerFailure(handler_type, exc))
@@ -139,10 +145,10 @@ class EventMediator:
         # follow-up events dispatched from inside a handler must not wait on it.
         gate = asyncio.Semaphore(self.max_concurrent_event_handlers)
 
-        async def run_one(handler_type: type[Any]) -> Sequence[Event] | HandlerFailure:
+        async def run_one(handler_type: Any) -> Sequence[Event] | HandlerFailure:
             async with gate:
                 try:
-                    handler: Any = await self.container.resolve(handler_type)
+                    handler = await self._build(handler_type)
                     await handler.handle(event)
                 except Exception as exc:
                     return HandlerFailure(handler_type, exc)

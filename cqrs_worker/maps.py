@@ -1,4 +1,10 @@
-"""Which handler answers which message: :class:`RequestMap` and :class:`EventMap`."""
+"""Which handler answers which message: :class:`RequestMap` and :class:`EventMap`.
+
+A map binds a message type to a handler class, which the mediator asks the
+container for, or to a :class:`HandlerBinding`: a policy that builds the
+message's handler itself from the container (a chain of handlers, in
+:mod:`cqrs_worker.chain`; a fallback, in :mod:`cqrs_worker.resilience`).
+"""
 
 from __future__ import annotations
 
@@ -6,74 +12,75 @@ import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from cqrs_worker.binding import HandlerBinding
 from cqrs_worker.chain import HandlerChain
 from cqrs_worker.dataclass_models import DCNotificationEvent
 from cqrs_worker.errors import ConfigurationError, HandlerAlreadyBoundError
 from cqrs_worker.events import Event, WireEvent
 from cqrs_worker.requests import Request
 
-__all__ = ["EventMap", "RequestMap", "event_name_of", "topic_of"]
+__all__ = ["EventMap", "HandlerBinding", "RequestMap", "event_name_of", "topic_of"]
 
 
-class RequestMap(Mapping[type[Request], "type[Any] | HandlerChain"]):
-    """One handler per request type, or one chain of handlers tried in order.
+class RequestMap(Mapping[type[Request], Any]):
+    """One handler per request type: a class, or a :class:`HandlerBinding`.
 
     ``bind(Login, [ByPassword, ByToken])`` binds a chain of
-    :class:`~cqrs_worker.chain.CORRequestHandler` links (python-cqrs's shape).
-    Chains are kept apart from single handlers, so sending to a single
-    handler never looks at them.
+    :class:`~cqrs_worker.chain.CORRequestHandler` links (python-cqrs's shape),
+    a binding like a fallback. Requests bound to a plain class are kept apart
+    too (:attr:`handler_classes`), so sending to one never looks at bindings.
     """
 
     def __init__(self) -> None:
-        self._handlers: dict[type[Request], type[Any]] = {}
-        self._chains: dict[type[Request], HandlerChain] = {}
-        #: The single handler bound to a request type, or None (chains are not here).
-        self.handler_of = self._handlers.get
-        #: The chain bound to a request type, or None.
-        self.chain_of = self._chains.get
+        self._handlers: dict[type[Request], Any] = {}
+        self._classes: dict[type[Request], type[Any]] = {}
+        #: The handler class bound to a request type, or None (bindings are not here).
+        self.handler_of = self._classes.get
 
     def bind(
-        self, request_type: type[Request], handler_type: type[Any] | Sequence[type[Any]]
+        self,
+        request_type: type[Request],
+        handler_type: type[Any] | HandlerBinding | Sequence[type[Any]],
     ) -> None:
-        bound = self.get(request_type)
+        bound = self._handlers.get(request_type)
         if bound is not None:
-            name = bound if isinstance(bound, HandlerChain) else bound.__qualname__
             raise HandlerAlreadyBoundError(
-                f"{request_type.__qualname__} is already bound to {name}; "
+                f"{request_type.__qualname__} is already bound to {_name(bound)}; "
                 f"a request has exactly one handler, so remove one of the bind() calls"
             )
-        if isinstance(handler_type, type):
+        if isinstance(handler_type, HandlerBinding):
             self._handlers[request_type] = handler_type
+            return
+        if isinstance(handler_type, type):
+            self._handlers[request_type] = self._classes[request_type] = handler_type
             return
         links = tuple(handler_type)
         if not links or not all(isinstance(link, type) for link in links):
             raise ConfigurationError(
-                f"bind({request_type.__qualname__}, ...) takes a handler class or a "
-                f"non-empty list of CORRequestHandler classes"
+                f"bind({request_type.__qualname__}, ...) takes a handler class, a "
+                f"HandlerBinding or a non-empty list of CORRequestHandler classes"
             )
-        self._chains[request_type] = HandlerChain(links)
+        self._handlers[request_type] = HandlerChain(links)
 
-    def __getitem__(self, request_type: type[Request]) -> type[Any] | HandlerChain:
-        bound = self.get(request_type)
-        if bound is None:
-            raise KeyError(request_type)
-        return bound  # type: ignore[no-any-return]  # get() is typed Any for Mapping
+    @property
+    def handler_classes(self) -> Mapping[type[Request], type[Any]]:
+        """The requests bound to a handler class (not to a :class:`HandlerBinding`), live."""
+        return self._classes
+
+    def __getitem__(self, request_type: type[Request]) -> Any:
+        return self._handlers[request_type]
 
     def get(self, request_type: type[Request], default: Any = None) -> Any:
-        handler = self._handlers.get(request_type)
-        if handler is not None:
-            return handler
-        return self._chains.get(request_type, default)
+        return self._handlers.get(request_type, default)
 
     def __iter__(self) -> Iterator[type[Request]]:
-        yield from self._handlers
-        yield from self._chains
+        return iter(self._handlers)
 
     def __len__(self) -> int:
-        return len(self._handlers) + len(self._chains)
+        return len(self._handlers)
 
 
-class EventMap(Mapping[type[Event], tuple[type[Any], ...]]):
+class EventMap(Mapping[type[Event], tuple[Any, ...]]):
     """Any number of handlers per event type, run in the order they were bound.
 
     Broker events are also known by name: ``bind`` records the class under
@@ -83,20 +90,20 @@ class EventMap(Mapping[type[Event], tuple[type[Any], ...]]):
     """
 
     def __init__(self) -> None:
-        self._handlers: dict[type[Event], tuple[type[Any], ...]] = {}
+        self._handlers: dict[type[Event], tuple[Any, ...]] = {}
         self._names: dict[type[WireEvent[Any]], str] = {}
 
     def bind(
         self,
         event_type: type[Event],
-        handler_type: type[Any],
+        handler_type: type[Any] | HandlerBinding,
         *,
         event_name: str | None = None,
     ) -> None:
         handlers = self._handlers.get(event_type, ())
         if handler_type in handlers:
             raise HandlerAlreadyBoundError(
-                f"{handler_type.__qualname__} is already bound to {event_type.__qualname__}"
+                f"{_name(handler_type)} is already bound to {event_type.__qualname__}"
             )
         self._handlers[event_type] = (*handlers, handler_type)
         if issubclass(event_type, (WireEvent, DCNotificationEvent)):
@@ -113,7 +120,7 @@ class EventMap(Mapping[type[Event], tuple[type[Any], ...]]):
         """The broker event classes bound here, with their event names."""
         return dict(self._names)
 
-    def __getitem__(self, event_type: type[Event]) -> tuple[type[Any], ...]:
+    def __getitem__(self, event_type: type[Event]) -> tuple[Any, ...]:
         return self._handlers[event_type]
 
     # Mapping's own get/__contains__ go through __getitem__ and an exception
@@ -129,6 +136,10 @@ class EventMap(Mapping[type[Event], tuple[type[Any], ...]]):
 
     def __len__(self) -> int:
         return len(self._handlers)
+
+
+def _name(handler: Any) -> str:
+    return getattr(handler, "__qualname__", None) or repr(handler)
 
 
 def _field_default(event_type: type[Any], field: str) -> str | None:

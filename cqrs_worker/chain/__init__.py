@@ -20,6 +20,7 @@ from typing import Any, Generic
 
 from typing_extensions import TypeVar
 
+from cqrs_worker.binding import HandlerBinding
 from cqrs_worker.container import Container
 from cqrs_worker.events import Event, emitted_events
 from cqrs_worker.requests import Request
@@ -65,7 +66,7 @@ def build_chain(handlers: Sequence[CORRequestHandler[Any, Any]]) -> CORRequestHa
     return handlers[0]
 
 
-class HandlerChain:
+class HandlerChain(HandlerBinding):
     """The link classes bound to one request, as the RequestMap keeps them."""
 
     __slots__ = ("links",)

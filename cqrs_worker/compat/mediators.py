@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, cast
 
 from cqrs_worker.bootstrap import bootstrap
 from cqrs_worker.bootstrap import bootstrap_streaming as _bootstrap_streaming
@@ -15,6 +17,9 @@ from cqrs_worker.middleware import Middleware
 from cqrs_worker.request_mediator import RequestMediator as _RequestMediator
 from cqrs_worker.streaming_mediator import StreamingRequestMediator as _StreamingRequestMediator
 
+if TYPE_CHECKING:
+    import di
+
 __all__ = [
     "EventEmitter",
     "RequestMediator",
@@ -23,6 +28,17 @@ __all__ = [
     "bootstrap_requests",
     "bootstrap_streaming",
 ]
+
+
+def _container(given: Container | di.Container) -> Container:
+    # python-cqrs's bootstrap wraps a bare ``di.Container`` itself; so do we. Looked
+    # up in sys.modules: if di was never imported, ``given`` cannot be one.
+    di_module = sys.modules.get("di")
+    if di_module is not None and isinstance(given, di_module.Container):
+        from cqrs_worker.contrib.di import DIContainer
+
+        return DIContainer(given)
+    return cast(Container, given)
 
 
 def EventEmitter(
@@ -55,7 +71,7 @@ def RequestMediator(
 
 
 def bootstrap_requests(
-    di_container: Container,
+    di_container: Container | di.Container,
     message_broker: MessageBroker | None = None,
     middlewares: Sequence[Middleware] | None = None,
     commands_mapper: Callable[[RequestMap], None] | None = None,
@@ -67,6 +83,7 @@ def bootstrap_requests(
 
     Our :func:`~cqrs_worker.bootstrap` with both request mappers binding into
     one map and the broker behind a :class:`~cqrs_worker.brokers.BrokerEventEmitter`.
+    A bare ``di.Container`` is wrapped in :class:`~cqrs_worker.contrib.di.DIContainer`.
     """
 
     def requests(request_map: RequestMap) -> None:
@@ -77,7 +94,7 @@ def bootstrap_requests(
     return bootstrap(
         requests=requests,
         events=domain_events_mapper,
-        container=di_container,
+        container=_container(di_container),
         emitter=BrokerEventEmitter(message_broker) if message_broker is not None else None,
         middlewares=middlewares,
         max_concurrent_event_handlers=max_concurrent_event_handlers,
@@ -85,7 +102,7 @@ def bootstrap_requests(
 
 
 def bootstrap_events(
-    di_container: Container,
+    di_container: Container | di.Container,
     events_mapper: Callable[[EventMap], None] | None = None,
     middlewares: Sequence[Middleware] | None = None,
     message_broker: MessageBroker | None = None,
@@ -94,7 +111,7 @@ def bootstrap_events(
     """python-cqrs's events ``bootstrap(di_container=, events_mapper=)``: our event mediator."""
     return bootstrap(
         events=events_mapper,
-        container=di_container,
+        container=_container(di_container),
         emitter=BrokerEventEmitter(message_broker) if message_broker is not None else None,
         middlewares=middlewares,
         max_concurrent_event_handlers=max_concurrent_event_handlers,
@@ -129,7 +146,7 @@ def bootstrap_streaming(
     return _bootstrap_streaming(
         requests=requests,
         events=domain_events_mapper,
-        container=di_container,
+        container=_container(di_container),
         emitter=BrokerEventEmitter(message_broker) if message_broker is not None else None,
         middlewares=middlewares,
         max_concurrent_event_handlers=max_concurrent_event_handlers,
