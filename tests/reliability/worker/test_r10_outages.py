@@ -98,10 +98,11 @@ RABBIT_STOP_AT = 400
 #: How long the application stays stopped (from the restart, at least 1 s after
 #: readiness went false).
 RABBIT_OUTAGE = 5.0
-#: 16 deliveries at a time, 20 ms each (~800 a second): the first batch takes 2.5 s,
-#: so RabbitMQ goes away (stop_app takes ~0.6 s) with part of it still to do.
+#: 8 deliveries at a time, 20 ms each (~400 a second): the first batch takes 5 s,
+#: so RabbitMQ goes away (stop_app takes ~0.6 s, a few seconds on a loaded machine)
+#: with part of it still to do.
 RABBIT_WORKER_ENV = {
-    "CQRS_WORKER_CONCURRENCY": "16",
+    "CQRS_WORKER_CONCURRENCY": "8",
     "CQRS_WORKER_RABBITMQ_RECONNECT_INTERVAL": "1",  # the default is 5 s
     "CQRS_WORKER_SHUTDOWN_TIMEOUT": "10",
     "RELIABILITY_SECONDS": "0.02",
