@@ -27,6 +27,11 @@ The emitter finds the current attempt's session through a context variable
 that belongs to this unit of work and is set only while an attempt runs
 (so concurrent deliveries never see each other's session).
 
+For a batch handler (``handle_batch``; :mod:`cqrs_worker.worker.batches`),
+:meth:`UnitOfWork.around_batch` runs the whole batch in one transaction: one
+inbox statement for all its events, the handlers on those not recorded before,
+one commit; a failure rolls back every row of the batch.
+
 Outside the worker (an HTTP request, a script), :meth:`UnitOfWork.transaction`
 gives the same session handling and the same emitter, without the inbox:
 ``cqrs_worker.contrib.fastapi`` runs each request in one.
@@ -38,7 +43,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -147,6 +152,74 @@ class UnitOfWork:
                 return
         await self._alone(delivery, call_next)
         self._purger.due()
+
+    async def around_batch(
+        self,
+        deliveries: list[Delivery],
+        call_next: Callable[[list[Delivery]], Awaitable[None]],
+        /,
+    ) -> None:
+        """One transaction for a batch attempt; waits like :meth:`_alone` while the
+        database is unreachable. Members recorded before are duplicates, set once
+        the transaction committed (a failed attempt decides nothing)."""
+        delay = _FIRST_WAIT
+        while True:
+            try:
+                duplicates = await self._batch_attempt(deliveries, call_next)
+                break
+            except _Unreachable as exc:
+                self.waiting += 1
+                logger.warning(
+                    "database unreachable (%s: %s); waiting %.1fs before handling %d events",
+                    type(exc.__cause__).__name__,
+                    exc.__cause__,
+                    delay,
+                    len(deliveries),
+                )
+                try:
+                    await asyncio.sleep(delay)
+                finally:
+                    self.waiting -= 1
+                delay = min(delay * 2, _MAX_WAIT)
+        for delivery in duplicates:
+            self._duplicate(delivery)
+        self._purger.due()
+
+    async def _batch_attempt(
+        self,
+        deliveries: list[Delivery],
+        call_next: Callable[[list[Delivery]], Awaitable[None]],
+    ) -> list[Delivery]:
+        events: list[Any] = [d.event for d in deliveries]
+        async with self.container.scope(), self.session_factory() as session:
+            token = self._current.set(session)
+            try:
+                try:
+                    await session.connection()
+                    ids = {event.event_id: event.event_name for event in events}
+                    fresh = (
+                        set(ids)
+                        if self.inbox is None
+                        else await self.inbox.record_many(session, list(ids.items()))
+                    )
+                except Exception as exc:
+                    if database_unreachable(exc):
+                        raise _Unreachable from exc
+                    raise
+                run: list[Delivery] = []
+                duplicates: list[Delivery] = []
+                for delivery, event in zip(deliveries, events, strict=True):
+                    if event.event_id in fresh:
+                        fresh.discard(event.event_id)  # a repeat within the batch is a duplicate
+                        run.append(delivery)
+                    else:
+                        duplicates.append(delivery)
+                self._provide(AsyncSession, session)
+                await call_next(run)
+                await session.commit()
+            finally:
+                self._current.reset(token)
+        return duplicates
 
     async def _alone(self, delivery: Delivery, call_next: CallNext) -> None:
         """One attempt in a transaction of its own, once the database answers.
