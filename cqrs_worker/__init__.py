@@ -28,6 +28,7 @@ from cqrs_worker.errors import (
 )
 from cqrs_worker.event_mediator import EventMediator
 from cqrs_worker.events import (
+    BatchEventHandler,
     DomainEvent,
     ECSTEvent,
     Event,
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from cqrs_worker.compat.outbox import EventProducer, SqlAlchemyOutboxedEventRepository
 
 __all__ = [
+    "BatchEventHandler",
     "Command",
     "ConfigurationError",
     "Container",

@@ -36,6 +36,7 @@ class Batches:
     attempts: dict[int, int] = field(default_factory=dict)
     gate: asyncio.Event | None = None
     permanent: bool = False
+    started: asyncio.Event = field(default_factory=asyncio.Event)
 
     def fails(self, event: OrderPlaced) -> bool:
         n, fail = event.payload.n, event.payload.fail
@@ -60,6 +61,7 @@ class RecordOrders:
     async def handle_batch(self, events: list[OrderPlaced]) -> None:
         batches = self.batches
         batches.calls.append([e.payload.n for e in events])
+        batches.started.set()
         if batches.gate is not None:
             await batches.gate.wait()
         failing = [e.payload.n for e in events if batches.fails(e)]
@@ -115,7 +117,9 @@ class Rig:
 def orders(*numbers: int, key: str = "k", fail: dict[int, int] | None = None) -> list[Delivery]:
     fail = fail or {}
     return [
-        delivery_of(OrderPlaced.model_validate({"payload": {"n": n, "fail": fail.get(n, 0)}}), lane=key)
+        delivery_of(
+            OrderPlaced.model_validate({"payload": {"n": n, "fail": fail.get(n, 0)}}), lane=key
+        )
         for n in numbers
     ]
 
@@ -159,7 +163,8 @@ async def test_an_event_of_another_type_cuts_the_run_and_keeps_its_place() -> No
 
 async def test_each_lane_batches_only_its_own_events() -> None:
     rig = Rig()
-    mixed = [d for pair in zip(orders(0, 2, 4, key="a"), orders(1, 3, 5, key="b")) for d in pair]
+    a, b = orders(0, 2, 4, key="a"), orders(1, 3, 5, key="b")
+    mixed = [d for pair in zip(a, b, strict=True) for d in pair]
     await rig.run(mixed)
 
     assert sorted(rig.batches.calls) == [[0, 2, 4], [1, 3, 5]]
@@ -217,8 +222,8 @@ async def test_cancelling_a_running_batch_acknowledges_none_of_it() -> None:
     await rig.broker.start()
     for delivery in orders(0, 1, 2):
         rig.lanes.submit(delivery)
-    while not rig.batches.calls:
-        await asyncio.sleep(0)
+    async with asyncio.timeout(10):
+        await rig.batches.started.wait()
 
     await rig.lanes.cancel()
 
@@ -235,8 +240,8 @@ async def test_a_revoke_neither_drops_nor_acks_part_of_a_running_batch() -> None
     await rig.broker.start()
     for delivery in orders(0, 1, 2):
         rig.lanes.submit(delivery)
-    while not rig.batches.calls:
-        await asyncio.sleep(0)
+    async with asyncio.timeout(10):
+        await rig.batches.started.wait()
 
     assert rig.lanes.discard(lambda d: True) == 0
     cancelled = await rig.lanes.finish(lambda d: True, timeout=0.01)
