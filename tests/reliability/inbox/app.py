@@ -9,6 +9,7 @@ with the usual ``CQRS_WORKER_*`` settings and:
 ``CQRS_WORKER_UNIT_OF_WORK_BATCH_SIZE``  per-event (1, the default) or per-batch
 ``INBOX_RELIABILITY_BATCH_HANDLER``      ``1``: the ``UserJoined`` handler defines
                               ``handle_batch`` (logging ``handle_batch of N`` per call)
+``INBOX_RELIABILITY_BATCH_SECONDS``      how long each ``handle_batch`` call takes (default 0)
 
 ``UserJoined`` -> its handler sends ``JoinMeeting`` -> that handler inserts a
 participant row (no unique key: a duplicate effect would show as a second
@@ -19,6 +20,7 @@ on every attempt (so the event is dead-lettered), after the command emitted.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from dataclasses import dataclass
@@ -121,6 +123,8 @@ async def build() -> Worker:
     class OnUsersJoined(OnUserJoined):
         async def handle_batch(self, events: list[UserJoined]) -> None:
             logger.info("handle_batch of %d", len(events))
+            if seconds := float(os.environ.get("INBOX_RELIABILITY_BATCH_SECONDS", "0")):
+                await asyncio.sleep(seconds)
             for event in events:
                 await self.handle(event)
 
