@@ -66,8 +66,12 @@ above, in its place. The rules of the contract hold per message:
 * cancellation acknowledges nothing of the unfinished part of a batch.
 
 Handler durations are observed once per batch attempt (labelled with the
-event name); a batch attempt is not a trace span of its own (its deliveries'
-spans appear only when one takes the per-message path). Middlewares in the
+event name); with tracing on, a batch attempt is one CONSUMER span linking to
+each message's trace (:mod:`cqrs_worker.observability.batch_spans`), and an
+event narrowed down to alone gets its own span. ``HANDLER_TIMEOUT`` (or the
+handlers' ``handler_timeout``) bounds a batch attempt as a whole; a batch
+attempt that fails is not counted in the retries metric (only the per-message
+attempts of the event it narrows down to are). Middlewares in the
 worker must define ``around_batch(deliveries, call_next)`` when batch
 handlers are bound (:class:`~cqrs_worker.inbox.UnitOfWork` does).
 
@@ -94,7 +98,7 @@ from cqrs_worker.observability import Outcome
 from cqrs_worker.observability.attempts import observe_attempts
 from cqrs_worker.observability.logcontext import bind as bind_log_context
 from cqrs_worker.observability.logcontext import unbind as unbind_log_context
-from cqrs_worker.observability.tracing import consumer_tracing
+from cqrs_worker.observability.tracing import batch_tracing, consumer_tracing
 from cqrs_worker.worker.batches import BatchRunner, batch_attempt
 from cqrs_worker.worker.dead_letter import DeadLetterer, DeadLetterSink
 from cqrs_worker.worker.delayed_retry import DelayedRetrier
@@ -221,9 +225,12 @@ def build_pipeline(
 
     whole = pipeline if tracing is None else tracing.pipeline(pipeline)
     if batch_max > 1 and mediator.has_batch_handlers:
+        attempt_batch = batch_attempt(middlewares, mediator, timeouts)
+        if tracing is not None and (spans := batch_tracing(consumer_group=consumer_group)):
+            attempt_batch = spans.attempt(attempt_batch)
         runner = BatchRunner(
             pipeline=whole,
-            attempt=batch_attempt(middlewares, mediator, timeouts),
+            attempt=attempt_batch,
             mediator=mediator,
             codec=codec,
             retry=retry,
