@@ -44,16 +44,17 @@ import contextlib
 import contextvars
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cqrs_worker.container import Container
 from cqrs_worker.errors import ConfigurationError
 from cqrs_worker.inbox.batch import Batcher, Outcome
+from cqrs_worker.inbox.batch_transaction import transact_batch
 from cqrs_worker.inbox.emitter import UnitOfWorkEmitter
 from cqrs_worker.inbox.purger import InboxPurger
-from cqrs_worker.inbox.reachability import database_unreachable
+from cqrs_worker.inbox.reachability import Unreachable, database_unreachable
 from cqrs_worker.inbox.repository import Inbox
 from cqrs_worker.inbox.settings import UnitOfWorkSettings
 from cqrs_worker.inbox.table import InboxStatus
@@ -65,12 +66,10 @@ __all__ = ["UnitOfWork"]
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 _FIRST_WAIT = 0.5
 _MAX_WAIT = 10.0
-
-
-class _Unreachable(Exception):
-    """The transaction could not begin; the cause says why."""
 
 
 class UnitOfWork:
@@ -159,94 +158,51 @@ class UnitOfWork:
         call_next: Callable[[list[Delivery]], Awaitable[None]],
         /,
     ) -> None:
-        """One transaction for a batch attempt; waits like :meth:`_alone` while the
-        database is unreachable. Members recorded before are duplicates, set once
+        """One transaction for a batch attempt (:mod:`cqrs_worker.inbox.batch_transaction`),
+        once the database answers. Members recorded before are duplicates, marked once
         the transaction committed (a failed attempt decides nothing)."""
-        delay = _FIRST_WAIT
-        while True:
-            try:
-                duplicates = await self._batch_attempt(deliveries, call_next)
-                break
-            except _Unreachable as exc:
-                self.waiting += 1
-                logger.warning(
-                    "database unreachable (%s: %s); waiting %.1fs before handling %d events",
-                    type(exc.__cause__).__name__,
-                    exc.__cause__,
-                    delay,
-                    len(deliveries),
-                )
-                try:
-                    await asyncio.sleep(delay)
-                finally:
-                    self.waiting -= 1
-                delay = min(delay * 2, _MAX_WAIT)
+        duplicates = await self._when_reachable(
+            lambda: transact_batch(
+                deliveries,
+                call_next,
+                session_factory=self.session_factory,
+                container=self.container,
+                provide=self._provide,
+                inbox=self.inbox,
+                current=self._current,
+            ),
+            f"{len(deliveries)} events",
+        )
         for delivery in duplicates:
             self._duplicate(delivery)
         self._purger.due()
 
-    async def _batch_attempt(
-        self,
-        deliveries: list[Delivery],
-        call_next: Callable[[list[Delivery]], Awaitable[None]],
-    ) -> list[Delivery]:
-        events: list[Any] = [d.event for d in deliveries]
-        async with self.container.scope(), self.session_factory() as session:
-            token = self._current.set(session)
-            try:
-                try:
-                    await session.connection()
-                    ids = {event.event_id: event.event_name for event in events}
-                    fresh = (
-                        set(ids)
-                        if self.inbox is None
-                        else await self.inbox.record_many(session, list(ids.items()))
-                    )
-                except Exception as exc:
-                    if database_unreachable(exc):
-                        raise _Unreachable from exc
-                    raise
-                run: list[Delivery] = []
-                duplicates: list[Delivery] = []
-                for delivery, event in zip(deliveries, events, strict=True):
-                    if event.event_id in fresh:
-                        fresh.discard(event.event_id)  # a repeat within the batch is a duplicate
-                        run.append(delivery)
-                    else:
-                        duplicates.append(delivery)
-                self._provide(AsyncSession, session)
-                await call_next(run)
-                await session.commit()
-            finally:
-                self._current.reset(token)
-        return duplicates
-
-    async def _alone(self, delivery: Delivery, call_next: CallNext) -> None:
-        """One attempt in a transaction of its own, once the database answers.
-
-        While the transaction cannot even begin (the database is down), the
-        attempt waits and tries again, unacknowledged: an outage must not
-        spend the delivery's attempts and dead-letter it unhandled.
-        """
+    async def _when_reachable(self, attempt: Callable[[], Awaitable[T]], what: object) -> T:
+        """``attempt()``, tried again with backoff while the transaction cannot even begin
+        (the database is down): an outage must not spend attempts and dead-letter
+        deliveries unhandled. They stay unacknowledged meanwhile."""
         delay = _FIRST_WAIT
         while True:
             try:
-                await self._attempt(delivery, call_next)
-                return
-            except _Unreachable as exc:
+                return await attempt()
+            except Unreachable as exc:
                 self.waiting += 1
                 logger.warning(
                     "database unreachable (%s: %s); waiting %.1fs before handling %s",
                     type(exc.__cause__).__name__,
                     exc.__cause__,
                     delay,
-                    delivery.name,
+                    what,
                 )
                 try:
                     await asyncio.sleep(delay)
                 finally:
                     self.waiting -= 1
                 delay = min(delay * 2, _MAX_WAIT)
+
+    async def _alone(self, delivery: Delivery, call_next: CallNext) -> None:
+        """One attempt in a transaction of its own, once the database answers."""
+        await self._when_reachable(lambda: self._attempt(delivery, call_next), delivery.name)
 
     async def _attempt(self, delivery: Delivery, call_next: CallNext) -> None:
         event = delivery.event
@@ -263,7 +219,7 @@ class UnitOfWork:
                     )
                 except Exception as exc:
                     if database_unreachable(exc):
-                        raise _Unreachable from exc
+                        raise Unreachable from exc
                     raise
                 if not fresh:
                     await session.rollback()
