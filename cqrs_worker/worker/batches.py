@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from cqrs_worker.envelope import EnvelopeCodec
-from cqrs_worker.errors import ConfigurationError, DecodeError, HandlerTimeoutError
+from cqrs_worker.errors import ConfigurationError, HandlerTimeoutError
 from cqrs_worker.event_mediator import EventMediator
 from cqrs_worker.middleware import Middleware
 from cqrs_worker.observability.logcontext import bind as bind_log_context
@@ -142,8 +142,8 @@ class BatchRunner:
         """The event type if a batch handler takes it (the event kept), else ``None``."""
         try:
             event = self._decode(delivery.body, delivery.event_name)
-        except DecodeError:
-            return None  # the per-message pipeline decodes it again and dead-letters it
+        except Exception:  # DecodeError, or a bug: the per-message path deals with it
+            return None
         event_type = type(event)
         if not self._batchable(event_type):
             return None

@@ -20,7 +20,14 @@ from cqrs_worker.worker.memory import InMemoryDeadLetterSink
 from cqrs_worker.worker.pipeline import Pipeline, build_pipeline
 from cqrs_worker.worker.retry import RetryPolicy
 from cqrs_worker.worker.stats import WorkerStats
-from tests.unit.worker.sample import Journal, OrderPlaced, RecordOrder, Shipped, delivery_of
+from tests.unit.worker.sample import (
+    Journal,
+    OrderPlaced,
+    RecordOrder,
+    Shipped,
+    delivery_of,
+    raw_delivery,
+)
 
 FAST = RetryPolicy(max_attempts=2, initial_delay=0.001, max_delay=0.002)
 
@@ -101,11 +108,14 @@ class Rig:
             batch_max=batch_max,
         )
         self.acked: list[int] = []
+        self.order: list[int | None] = []  # every finished delivery, None for malformed
         self.lanes = Lanes(self.pipeline, self._acked, concurrency=4)
 
     def _acked(self, delivery: Delivery) -> None:
         event: Any = delivery.event
-        self.acked.append(event.payload.n)
+        self.order.append(None if event is None else event.payload.n)
+        if event is not None:
+            self.acked.append(event.payload.n)
 
     async def run(self, deliveries: Sequence[Delivery]) -> None:
         await self.broker.start()
@@ -159,6 +169,17 @@ async def test_an_event_of_another_type_cuts_the_run_and_keeps_its_place() -> No
     assert rig.batches.calls == [[0, 1], [3, 4]]
     assert rig.journal.handled == [2]
     assert rig.acked == [0, 1, 2, 3, 4]
+
+
+async def test_a_malformed_message_is_dead_lettered_in_its_place() -> None:
+    rig = Rig()
+    malformed = raw_delivery(b"not json", headers={"event_name": "OrderPlaced"}, lane="k")
+    await rig.run([*orders(0, 1), malformed, *orders(3, 4)])
+
+    assert rig.batches.calls == [[0, 1], [3, 4]]
+    assert rig.stats.dead_lettered == 1
+    assert [m.body for m in rig.broker.messages()] == [b"not json"]
+    assert rig.order == [0, 1, None, 3, 4]
 
 
 async def test_each_lane_batches_only_its_own_events() -> None:
@@ -249,6 +270,25 @@ async def test_a_revoke_neither_drops_nor_acks_part_of_a_running_batch() -> None
     assert cancelled == 1
     assert rig.acked == []
     assert rig.lanes.pending == 0
+
+
+async def test_a_revoke_waits_for_the_whole_running_batch() -> None:
+    gate = asyncio.Event()
+    rig = Rig(batches=Batches(gate=gate))
+    await rig.broker.start()
+    for delivery in orders(0, 1, 2):
+        rig.lanes.submit(delivery)
+    async with asyncio.timeout(10):
+        await rig.batches.started.wait()
+
+    rig.lanes.discard(lambda d: True)
+    finishing = asyncio.create_task(rig.lanes.finish(lambda d: True, timeout=10))
+    await asyncio.sleep(0)  # finish() is waiting now
+    assert not finishing.done()
+    gate.set()
+
+    assert await finishing == 0
+    assert rig.acked == [0, 1, 2]
 
 
 async def test_without_batch_handlers_the_pipeline_is_the_per_message_one() -> None:
