@@ -27,8 +27,15 @@ Run with ``.venv/bin/python benchmarks/bench_worker_kafka.py`` (Kafka from
   (produced by a child process); prints the RSS after 10 % and after 100 % of
   them and the peak RSS, to show that memory does not grow per event.
 
-``--keys`` sets how many distinct message keys (aggregates) the events use;
-``--profile FILE`` writes a cProfile of the worker run.
+* **Batch handlers** (``--batch-handler``): the handler defines
+  ``handle_batch`` and the pipeline takes up to ``BATCH_HANDLER_MAX`` (500)
+  queued events of a lane per call; raw vs that worker per round, the best
+  of each compared (target: at least 0.70); exits 1 below it. Keyless
+  events by default here (``--keys 0``): a lane is then a partition, and
+  batches are as large as a fetch allows.
+
+``--keys`` sets how many distinct message keys (aggregates) the events use
+(0: none); ``--profile FILE`` writes a cProfile of the worker run.
 """
 
 from __future__ import annotations
@@ -71,6 +78,9 @@ BATCH = 1000
 TARGET_RATIO = 0.30
 #: Observability on may cost at most 10 % of the ratio with it off.
 TARGET_OBSERVED = 0.90
+#: Batch handlers: at least this ratio to raw (issue 13).
+TARGET_BATCH_RATIO = 0.70
+BATCH_HANDLER_MAX = 500
 
 
 class Order(pydantic.BaseModel):
@@ -91,6 +101,11 @@ class OrderPlacedHandler:
         OrderPlacedHandler.count += 1
 
 
+class OrderPlacedBatchHandler(OrderPlacedHandler):
+    async def handle_batch(self, events: list[OrderPlaced]) -> None:
+        OrderPlacedHandler.count += len(events)
+
+
 async def produce(bootstrap: str, topic: str, events: int, keys: int) -> int:
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024
@@ -100,16 +115,17 @@ async def produce(bootstrap: str, topic: str, events: int, keys: int) -> int:
     try:
         pending = []
         for n in range(events):
-            key = f"customer-{n % keys}"
+            key = f"customer-{n % keys}" if keys else None
             event = OrderPlaced(
                 topic=topic,
                 partition_key=key,
-                payload=Order(order_id=n, customer=key, amount=n % 977),
+                payload=Order(order_id=n, customer=key or "anyone", amount=n % 977),
             )
             body = encode_event(event)
             size = len(body)
             headers = [(name, value.encode()) for name, value in event_headers(event).items()]
-            pending.append(await producer.send(topic, body, key=key.encode(), headers=headers))
+            encoded = key.encode() if key else None
+            pending.append(await producer.send(topic, body, key=encoded, headers=headers))
             if len(pending) >= 20_000:
                 await asyncio.gather(*pending)
                 pending.clear()
@@ -163,9 +179,10 @@ async def worker(
     memory: bool = False,
     profile: str | None = None,
     observe: bool = True,
+    batch: bool = False,
 ) -> float:
     event_map = EventMap()
-    event_map.bind(OrderPlaced, OrderPlacedHandler)
+    event_map.bind(OrderPlaced, OrderPlacedBatchHandler if batch else OrderPlacedHandler)
     mediator = EventMediator(event_map, DefaultContainer())
     stats = WorkerStats()
     sink = KafkaDeadLetterSink(bootstrap=bootstrap, enable_idempotence=False)
@@ -177,6 +194,7 @@ async def worker(
         stats=stats,
         worker_id="bench",
         observe=observe,
+        batch_max=BATCH_HANDLER_MAX if batch else 1,
     )
     group = f"bench-worker-{uuid.uuid4().hex[:8]}"
     source = KafkaSource(
@@ -237,7 +255,35 @@ async def committed(consumer: Any, topic: str) -> int:
     return total
 
 
+async def compare_batches(bootstrap: str, topic: str, events: int, args: Any) -> int:
+    """Raw vs the worker with a batch handler, alternating; the best round of each."""
+    raw_rates: list[float] = []
+    batch_rates: list[float] = []
+    for n in range(1, args.rounds + 1):
+        raw_rates.append(await raw(bootstrap, topic, events))
+        batch_rates.append(await worker(bootstrap, topic, events, batch=True, profile=args.profile))
+        print(
+            f"round {n}: raw {raw_rates[-1]:,.0f}/s, batch handler {batch_rates[-1]:,.0f}/s "
+            f"(ratio {batch_rates[-1] / raw_rates[-1]:.2f})"
+        )
+    ratio = max(batch_rates) / max(raw_rates)
+    met = sum(b / r >= TARGET_BATCH_RATIO for b, r in zip(batch_rates, raw_rates, strict=True))
+    print(f"raw aiokafka getmany + orjson.loads + commit per batch: {max(raw_rates):>9,.0f} /s")
+    print(
+        f"KafkaSource with handle_batch (up to {BATCH_HANDLER_MAX}):"
+        f"        {max(batch_rates):>9,.0f} /s"
+    )
+    verdict = "ok" if ratio >= TARGET_BATCH_RATIO else "MISSED"
+    print(
+        f"batch handler ratio of the best rounds {ratio:.2f} (target >= {TARGET_BATCH_RATIO:.2f}, "
+        f"met in {met} of {args.rounds} rounds): {verdict}"
+    )
+    return 0 if ratio >= TARGET_BATCH_RATIO else 1
+
+
 async def main(args: argparse.Namespace) -> int:
+    if args.keys is None:
+        args.keys = 0 if args.batch_handler else 10_000
     if args.produce_to:
         bootstrap, _, topic = args.produce_to.partition("/")
         print(await produce(bootstrap, topic, args.events, args.keys))
@@ -260,13 +306,15 @@ async def main(args: argparse.Namespace) -> int:
         else:
             size = await produce(bootstrap, topic, events, args.keys)
         print(
-            f"{events:,} events of {size} bytes over {args.keys:,} keys in {PARTITIONS} "
+            f"{events:,} events of {size} bytes over {args.keys or 'no'} keys in {PARTITIONS} "
             f"partitions (produced in {time.perf_counter() - began:.1f}s)"
         )
         if args.memory:
             rate = await worker(bootstrap, topic, events, memory=True, profile=args.profile)
             print(f"worker: {rate:,.0f} events/s")
             return 0
+        if args.batch_handler:
+            return await compare_batches(bootstrap, topic, events, args)
         raw_rates: list[float] = []
         worker_rates: list[float] = []
         bare_rates: list[float] = []
@@ -301,7 +349,8 @@ async def main(args: argparse.Namespace) -> int:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--keys", type=int, default=10_000)
+    parser.add_argument("--keys", type=int, default=None, help="10,000; 0 with --batch-handler")
+    parser.add_argument("--batch-handler", action="store_true", help="a handle_batch handler")
     parser.add_argument("--rounds", type=int, default=3, help="raw/worker rounds; best of each")
     parser.add_argument("--memory", type=int, default=0, metavar="EVENTS")
     parser.add_argument("--profile", metavar="FILE")

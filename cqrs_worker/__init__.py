@@ -42,6 +42,7 @@ from cqrs_worker.errors import (
 )
 from cqrs_worker.event_mediator import EventMediator
 from cqrs_worker.events import (
+    BatchEventHandler,
     DomainEvent,
     ECSTEvent,
     Event,
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
     from cqrs_worker.compat.outbox import EventProducer, SqlAlchemyOutboxedEventRepository
 
 __all__ = [
+    "BatchEventHandler",
     "CORRequestHandler",
     "Command",
     "ConfigurationError",

@@ -9,6 +9,12 @@ clean. Handlers must therefore tolerate running again for an event they
 already handled (the worker's inbox and unit of work make that
 automatic for database effects).
 
+:meth:`EventMediator.send_batch` runs a batch of events of one type the same
+way: each bound handler gets the whole list through its ``handle_batch``
+(a handler without one gets the events one by one through ``handle``), all in
+one container scope; any failure fails the batch and nothing is emitted. The
+mediator's own middlewares wrap single events only: they do not run for a batch.
+
 Emitted follow-ups are dispatched after all handlers succeeded: a
 :class:`~cqrs_worker.DomainEvent` to its own handlers (nested at most
 ``max_depth`` levels, against cycles), a Notification/ECST event to the
@@ -66,6 +72,7 @@ class EventMediator:
         # Chosen once: the sequential default keeps its loop, with no per-event branch.
         run = self._run_handlers if max_concurrent_event_handlers == 1 else self._run_concurrently
         self._call = compose(middlewares, run)
+        self._batchable: dict[type[Any], bool] = {}
 
     async def send(self, event: Event) -> None:
         """Run every handler bound to ``event``, then dispatch what they emitted.
@@ -78,6 +85,50 @@ class EventMediator:
             # What _send(event, 0) does, inline: one coroutine frame fewer per event
             # (depth 0 needs no cycle check; the map was just asked).
             emitted: Sequence[Event] = await self._call(event)
+            if emitted:
+                await self.dispatch_emitted(emitted)
+
+    def batchable(self, event_type: type[Any]) -> bool:
+        """Whether a handler bound to ``event_type`` defines ``handle_batch``."""
+        known = self._batchable.get(event_type)
+        if known is None:
+            handlers = self.event_map.get(event_type, ())
+            known = any(callable(getattr(h, "handle_batch", None)) for h in handlers)
+            self._batchable[event_type] = known
+        return known
+
+    @property
+    def has_batch_handlers(self) -> bool:
+        """Whether any bound handler defines ``handle_batch``."""
+        return any(self.batchable(event_type) for event_type in self.event_map)
+
+    async def send_batch(self, events: Sequence[Event]) -> None:
+        """Run every handler bound to the type of ``events`` (all of one type) on all of
+        them, in one scope: ``handle_batch(list)`` where defined, else ``handle`` per event.
+
+        Raises :class:`~cqrs_worker.errors.EventHandlingError` (naming the first
+        event) if any handler raised; then nothing emitted is dispatched.
+        """
+        if not events or type(events[0]) not in self.event_map:
+            return
+        async with self.container.scope():
+            emitted: list[Event] = []
+            failures: list[HandlerFailure] = []
+            for handler_type in self.event_map[type(events[0])]:
+                try:
+                    handler = await self._build(handler_type)
+                    handle_batch = getattr(handler, "handle_batch", None)
+                    if handle_batch is not None:
+                        await handle_batch(list(events))
+                    else:
+                        for event in events:
+                            await handler.handle(event)
+                except Exception as exc:
+                    failures.append(HandlerFailure(handler_type, exc))
+                    continue
+                emitted.extend(emitted_events(handler))
+            if failures:
+                raise EventHandlingError(events[0], failures) from failures[0].exception
             if emitted:
                 await self.dispatch_emitted(emitted)
 

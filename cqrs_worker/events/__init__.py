@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from cqrs_worker.maps import EventMap
 
 __all__ = [
+    "BatchEventHandler",
     "DomainEvent",
     "ECSTEvent",
     "Event",
@@ -65,6 +66,8 @@ DEFAULT_TOPIC_VARIABLE = "CQRS_WORKER_DEFAULT_TOPIC"
 
 PayloadT = TypeVar("PayloadT")
 E_contra = TypeVar("E_contra", bound="Event", contravariant=True)
+# Invariant: handle_batch takes a list (invariant), as the issue and users write it.
+E_batch = TypeVar("E_batch", bound="Event")
 
 
 def default_topic() -> str:
@@ -141,6 +144,21 @@ class EventHandler(Protocol[E_contra]):
     """
 
     async def handle(self, event: E_contra, /) -> None: ...
+
+
+class BatchEventHandler(Protocol[E_batch]):
+    """An :class:`EventHandler` that also takes consecutive events of its type at once.
+
+    The worker calls ``handle_batch`` with the events queued in one lane (one
+    key, in order; see the delivery contract in
+    :mod:`cqrs_worker.worker.pipeline`) and ``handle`` for a lone event, and
+    for the one event a failing batch was split down to (its retries and
+    dead-letter go the per-message way). Both must do the same per event.
+    """
+
+    async def handle(self, event: E_batch, /) -> None: ...
+
+    async def handle_batch(self, events: list[E_batch], /) -> None: ...
 
 
 def emitted_events(handler: object) -> Sequence[Event]:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import sqlalchemy.exc as sa_exc
 
-__all__ = ["database_unreachable"]
+__all__ = ["Unreachable", "database_unreachable"]
+
+
+class Unreachable(Exception):
+    """The transaction could not begin; the cause says why."""
+
 
 _UNREACHABLE = (
     sa_exc.OperationalError,  # refused, reset, server gone away, deadlock, SQLite busy

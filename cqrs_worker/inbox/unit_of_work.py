@@ -27,6 +27,11 @@ The emitter finds the current attempt's session through a context variable
 that belongs to this unit of work and is set only while an attempt runs
 (so concurrent deliveries never see each other's session).
 
+For a batch handler (``handle_batch``; :mod:`cqrs_worker.worker.batches`),
+:meth:`UnitOfWork.around_batch` runs the whole batch in one transaction: one
+inbox statement for all its events, the handlers on those not recorded before,
+one commit; a failure rolls back every row of the batch.
+
 Outside the worker (an HTTP request, a script), :meth:`UnitOfWork.transaction`
 gives the same session handling and the same emitter, without the inbox:
 ``cqrs_worker.contrib.fastapi`` runs each request in one.
@@ -38,8 +43,8 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -47,9 +52,10 @@ from cqrs_worker.container import Container
 from cqrs_worker.dlq.marker import is_replay
 from cqrs_worker.errors import ConfigurationError
 from cqrs_worker.inbox.batch import Batcher, Outcome
+from cqrs_worker.inbox.batch_transaction import transact_batch
 from cqrs_worker.inbox.emitter import UnitOfWorkEmitter
 from cqrs_worker.inbox.purger import InboxPurger
-from cqrs_worker.inbox.reachability import database_unreachable
+from cqrs_worker.inbox.reachability import Unreachable, database_unreachable
 from cqrs_worker.inbox.repository import Inbox
 from cqrs_worker.inbox.settings import UnitOfWorkSettings
 from cqrs_worker.inbox.table import InboxStatus
@@ -61,12 +67,10 @@ __all__ = ["UnitOfWork"]
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 _FIRST_WAIT = 0.5
 _MAX_WAIT = 10.0
-
-
-class _Unreachable(Exception):
-    """The transaction could not begin; the cause says why."""
 
 
 class UnitOfWork:
@@ -149,32 +153,57 @@ class UnitOfWork:
         await self._alone(delivery, call_next)
         self._purger.due()
 
-    async def _alone(self, delivery: Delivery, call_next: CallNext) -> None:
-        """One attempt in a transaction of its own, once the database answers.
+    async def around_batch(
+        self,
+        deliveries: list[Delivery],
+        call_next: Callable[[list[Delivery]], Awaitable[None]],
+        /,
+    ) -> None:
+        """One transaction for a batch attempt (:mod:`cqrs_worker.inbox.batch_transaction`),
+        once the database answers. Members recorded before are duplicates, marked once
+        the transaction committed (a failed attempt decides nothing)."""
+        duplicates = await self._when_reachable(
+            lambda: transact_batch(
+                deliveries,
+                call_next,
+                session_factory=self.session_factory,
+                container=self.container,
+                provide=self._provide,
+                inbox=self.inbox,
+                current=self._current,
+            ),
+            f"{len(deliveries)} events",
+        )
+        for delivery in duplicates:
+            self._duplicate(delivery)
+        self._purger.due()
 
-        While the transaction cannot even begin (the database is down), the
-        attempt waits and tries again, unacknowledged: an outage must not
-        spend the delivery's attempts and dead-letter it unhandled.
-        """
+    async def _when_reachable(self, attempt: Callable[[], Awaitable[T]], what: object) -> T:
+        """``attempt()``, tried again with backoff while the transaction cannot even begin
+        (the database is down): an outage must not spend attempts and dead-letter
+        deliveries unhandled. They stay unacknowledged meanwhile."""
         delay = _FIRST_WAIT
         while True:
             try:
-                await self._attempt(delivery, call_next)
-                return
-            except _Unreachable as exc:
+                return await attempt()
+            except Unreachable as exc:
                 self.waiting += 1
                 logger.warning(
                     "database unreachable (%s: %s); waiting %.1fs before handling %s",
                     type(exc.__cause__).__name__,
                     exc.__cause__,
                     delay,
-                    delivery.name,
+                    what,
                 )
                 try:
                     await asyncio.sleep(delay)
                 finally:
                     self.waiting -= 1
                 delay = min(delay * 2, _MAX_WAIT)
+
+    async def _alone(self, delivery: Delivery, call_next: CallNext) -> None:
+        """One attempt in a transaction of its own, once the database answers."""
+        await self._when_reachable(lambda: self._attempt(delivery, call_next), delivery.name)
 
     async def _attempt(self, delivery: Delivery, call_next: CallNext) -> None:
         event = delivery.event
@@ -196,7 +225,7 @@ class UnitOfWork:
                         fresh = await inbox.resume_dead_lettered(session, event.event_id)
                 except Exception as exc:
                     if database_unreachable(exc):
-                        raise _Unreachable from exc
+                        raise Unreachable from exc
                     raise
                 if not fresh:
                     await session.rollback()

@@ -37,10 +37,12 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
     from cqrs_worker.brokers.protocol import MessageBroker
+    from cqrs_worker.observability.batch_spans import BatchTracing
     from cqrs_worker.observability.consumer_spans import ConsumerTracing
 
 __all__ = [
     "INSTRUMENTATION_NAME",
+    "batch_tracing",
     "consumer_tracing",
     "extract_context",
     "inject_context",
@@ -131,6 +133,16 @@ def consumer_tracing(*, consumer_group: str | None = None) -> ConsumerTracing | 
     from cqrs_worker.observability.consumer_spans import ConsumerTracing
 
     return ConsumerTracing(found, consumer_group=consumer_group)
+
+
+def batch_tracing(*, consumer_group: str | None = None) -> BatchTracing | None:
+    """The spans of batch handlers' attempts, or ``None`` when tracing is off."""
+    found = tracer()
+    if found is None:
+        return None
+    from cqrs_worker.observability.batch_spans import BatchTracing
+
+    return BatchTracing(found, consumer_group=consumer_group)
 
 
 def traced_broker(broker: MessageBroker) -> MessageBroker:

@@ -83,6 +83,7 @@ class SourceContext:
             middlewares=self.middlewares,
             consumer_group=self.settings.group_id,
             handler_timeout=self.settings.handler_timeout,
+            batch_max=self.settings.batch_handler_max,
         )
 
 

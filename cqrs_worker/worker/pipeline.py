@@ -46,6 +46,35 @@ What happens to a message:
   recorded the event) — acknowledged without running handlers; a middleware
   says so with ``delivery.duplicate = True`` and it is counted.
 
+**Batch handlers** (a handler defines ``async handle_batch(self, events)``;
+``BATCH_HANDLER_MAX``, default 500, 1 turns them off;
+:mod:`cqrs_worker.worker.batches`) — the deliveries queued *now* in one lane
+(one key, or one partition for keyless Kafka records) are taken together,
+never waiting for more. Consecutive events of one type with a batch handler
+are handled in one attempt (one unit-of-work transaction, one inbox
+statement); everything else in the lane runs through the per-message path
+above, in its place. The rules of the contract hold per message:
+
+* a batch that succeeds acknowledges each of its deliveries, in lane order;
+  each counts its own outcome (handled, or duplicate for the inbox);
+* a failing batch is tried once more after the policy's first delay (not when
+  the failure is permanent), then split in halves, each tried once and split
+  again, down to single deliveries, which take the per-message path (in-place
+  retries, delayed stages, dead-letter) — so a poison event is dead-lettered
+  alone, the events before it are handled exactly once, and those after it
+  wait their turn; a half that fails rolls back all of its rows;
+* cancellation acknowledges nothing of the unfinished part of a batch.
+
+Handler durations are observed once per batch attempt (labelled with the
+event name); with tracing on, a batch attempt is one CONSUMER span linking to
+each message's trace (:mod:`cqrs_worker.observability.batch_spans`), and an
+event narrowed down to alone gets its own span. ``HANDLER_TIMEOUT`` (or the
+handlers' ``handler_timeout``) bounds a batch attempt as a whole; a batch
+attempt that fails is not counted in the retries metric (only the per-message
+attempts of the event it narrows down to are). Middlewares in the
+worker must define ``around_batch(deliveries, call_next)`` when batch
+handlers are bound (:class:`~cqrs_worker.inbox.UnitOfWork` does).
+
 Tracing: with an OpenTelemetry tracer provider configured when the pipeline
 is built, each delivery runs in a CONSUMER span continuing the trace in its
 headers (:mod:`cqrs_worker.observability.consumer_spans`); without one, the
@@ -69,7 +98,8 @@ from cqrs_worker.observability import Outcome
 from cqrs_worker.observability.attempts import observe_attempts
 from cqrs_worker.observability.logcontext import bind as bind_log_context
 from cqrs_worker.observability.logcontext import unbind as unbind_log_context
-from cqrs_worker.observability.tracing import consumer_tracing
+from cqrs_worker.observability.tracing import batch_tracing, consumer_tracing
+from cqrs_worker.worker.batches import BatchRunner, batch_attempt
 from cqrs_worker.worker.dead_letter import DeadLetterer, DeadLetterSink
 from cqrs_worker.worker.delayed_retry import DelayedRetrier
 from cqrs_worker.worker.delivery import Delivery
@@ -97,6 +127,7 @@ def build_pipeline(
     handler_timeout: float | None = None,
     observe: bool = True,
     delayed: DelayedRetrier | None = None,
+    batch_max: int = 1,
 ) -> Pipeline:
     """Compose the pipeline of the contract above, once per worker.
 
@@ -114,6 +145,11 @@ def build_pipeline(
     ``delayed`` (``RETRY_TOPICS``) takes a delivery whose retryable
     failure used up its in-place attempts to the next delayed retry stage
     instead of the dead-letter sink, until the stages run out.
+
+    ``batch_max`` > 1 turns batch handlers on when a bound handler defines
+    ``handle_batch``: the returned pipeline then has a ``batch`` attribute
+    (a :class:`~cqrs_worker.worker.batches.BatchRunner`) the lanes use.
+    Without such a handler the pipeline is the same as with ``batch_max=1``.
 
     The stages are called directly rather than as middlewares: a message
     that succeeds costs one coroutine frame here, whatever the contract
@@ -187,4 +223,22 @@ def build_pipeline(
             unbind_log_context(token)
         finished(delivery, "duplicate" if delivery.duplicate else outcome)
 
-    return pipeline if tracing is None else tracing.pipeline(pipeline)
+    whole = pipeline if tracing is None else tracing.pipeline(pipeline)
+    if batch_max > 1 and mediator.has_batch_handlers:
+        attempt_batch = batch_attempt(middlewares, mediator, timeouts)
+        if tracing is not None and (spans := batch_tracing(consumer_group=consumer_group)):
+            attempt_batch = spans.attempt(attempt_batch)
+        runner = BatchRunner(
+            pipeline=whole,
+            attempt=attempt_batch,
+            mediator=mediator,
+            codec=codec,
+            retry=retry,
+            stats=stats,
+            worker_id=worker_id,
+            max_size=batch_max,
+            observe=observe,
+        )
+        # An attribute of the plain function: the per-message path gains no frame.
+        setattr(whole, "batch", runner)  # noqa: B010 - a function attribute mypy cannot type
+    return whole

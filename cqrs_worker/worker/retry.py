@@ -98,7 +98,7 @@ class Retrier:
             now = datetime.datetime.now(datetime.UTC)
             delivery.first_failure_at = delivery.first_failure_at or now
             delivery.last_failure_at = now
-            policy, permanent = self._decide(error)
+            policy, permanent = self.decide(error)
             if permanent or delivery.attempts >= policy.max_attempts:
                 raise RetriesExhaustedError(
                     delivery.attempts, error, permanent=permanent
@@ -124,7 +124,7 @@ class Retrier:
             except Exception as exc:
                 error = exc
 
-    def _decide(self, exc: BaseException) -> tuple[RetryPolicy, bool]:
+    def decide(self, exc: BaseException) -> tuple[RetryPolicy, bool]:
         """The strictest policy among the failing handlers, and whether any failure is final."""
         policy = self._policy
         permanent = False

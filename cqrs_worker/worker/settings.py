@@ -87,6 +87,8 @@ class WorkerSettings(KafkaSecuritySettings, RabbitMQTLSSettings, BaseSettings):
     """Deliveries handled at once (different keys; one key is always serial)."""
     batch_size: int = pydantic.Field(default=1000, ge=1, le=100_000)
     """Kafka records fetched per poll."""
+    batch_handler_max: int = pydantic.Field(default=500, ge=1, le=100_000)
+    """Events per call of a handler's ``handle_batch`` (one lane's queued ones); 1: off."""
     prefetch: int = pydantic.Field(default=256, ge=1, le=65_535)
     """RabbitMQ unacknowledged deliveries in flight per queue."""
     max_message_bytes: int | None = pydantic.Field(default=1_048_576, ge=1)

@@ -7,6 +7,9 @@ with the usual ``CQRS_WORKER_*`` settings and:
 ``INBOX_RELIABILITY_SUFFIX``  suffix of the test's table names (:func:`tables`)
 ``INBOX_RELIABILITY_OUT``     topic the emitted ``ParticipantAdded`` events go to
 ``CQRS_WORKER_UNIT_OF_WORK_BATCH_SIZE``  per-event (1, the default) or per-batch
+``INBOX_RELIABILITY_BATCH_HANDLER``      ``1``: the ``UserJoined`` handler defines
+                              ``handle_batch`` (logging ``handle_batch of N`` per call)
+``INBOX_RELIABILITY_BATCH_SECONDS``      how long each ``handle_batch`` call takes (default 0)
 
 ``UserJoined`` -> its handler sends ``JoinMeeting`` -> that handler inserts a
 participant row (no unique key: a duplicate effect would show as a second
@@ -17,6 +20,7 @@ on every attempt (so the event is dead-lettered), after the command emitted.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from dataclasses import dataclass
@@ -39,6 +43,8 @@ from cqrs_worker.inbox import Inbox, UnitOfWork, inbox_table
 from cqrs_worker.outbox import OutboxRepository, outbox_table
 from cqrs_worker.worker.app import Worker
 from cqrs_worker.worker.settings import load_settings
+
+logger = logging.getLogger("tests.reliability.inbox")
 
 
 class Joined(pydantic.BaseModel):
@@ -114,6 +120,14 @@ async def build() -> Worker:
                 )
             )
 
+    class OnUsersJoined(OnUserJoined):
+        async def handle_batch(self, events: list[UserJoined]) -> None:
+            logger.info("handle_batch of %d", len(events))
+            if seconds := float(os.environ.get("INBOX_RELIABILITY_BATCH_SECONDS", "0")):
+                await asyncio.sleep(seconds)
+            for event in events:
+                await self.handle(event)
+
     container = DefaultContainer()
     unit_of_work = UnitOfWork(
         async_sessionmaker(engine, expire_on_commit=False),
@@ -122,7 +136,8 @@ async def build() -> Worker:
         outbox=OutboxRepository(t.outbox),
     )
     events = EventMap()
-    events.bind(UserJoined, OnUserJoined)
+    batch_handler = os.environ.get("INBOX_RELIABILITY_BATCH_HANDLER") == "1"
+    events.bind(UserJoined, OnUsersJoined if batch_handler else OnUserJoined)
     requests = RequestMap()
     requests.bind(JoinMeeting, OnJoinMeeting)
     mediators = bootstrap(

@@ -64,7 +64,7 @@ class StrictHandler:
 
 def _decide(error: BaseException) -> tuple[RetryPolicy, bool]:
     retrier = Retrier(RetryPolicy(max_attempts=5, initial_delay=0), stats=WorkerStats())
-    return retrier._decide(error)
+    return retrier.decide(error)
 
 
 def test_the_strictest_handler_policy_wins() -> None:
