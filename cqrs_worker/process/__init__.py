@@ -1,0 +1,13 @@
+"""Running several worker processes under one command: ``cqrs-worker run --workers N``.
+
+:class:`Supervisor` starts N child processes of the same consumer group,
+forwards stop signals to them, restarts a crashed one with backoff
+(:class:`Backoff`) and exits when all have stopped. :func:`child_argv` builds
+a child's command line (its own worker id, instance id and health port).
+"""
+
+from cqrs_worker.process.backoff import Backoff
+from cqrs_worker.process.children import ChildPlan, child_argv
+from cqrs_worker.process.supervisor import Supervisor
+
+__all__ = ["Backoff", "ChildPlan", "Supervisor", "child_argv"]
