@@ -46,7 +46,8 @@ def add_parser(subparsers: Any) -> None:
         "--workers",
         metavar="N",
         help="run N worker processes of the same consumer group (restarted when they "
-        "crash; child n serves health on HEALTH_PORT+n); default 1: this process",
+        "crash); this one serves their health and metrics on HEALTH_PORT, child n its own "
+        "on HEALTH_PORT+1+n; default 1: this process",
     )
     add_settings_flags(parser)
     parser.set_defaults(handler=_handle)

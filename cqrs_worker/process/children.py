@@ -8,10 +8,11 @@ three that tell the children apart:
   default, ``<host>-<pid>``, already differs);
 * ``--instance-id <id>-<n>`` with static membership: one member per child,
   each keeping its id across restarts;
-* ``--health-port <port>+<n>``: each child serves /livez, /readyz and
-  /metrics on its own port (0 keeps them all off).
+* ``--health-port <port>+1+<n>``: each child serves /livez, /readyz and
+  /metrics on its own port, which the supervisor polls and sums up on
+  ``<port>`` (:mod:`cqrs_worker.process.health`); 0 keeps them all off.
 
-``n`` counts from 0, so child 0 keeps the configured health port.
+``n`` counts from 0.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ChildPlan", "child_argv"]
+__all__ = ["ChildPlan", "child_argv", "child_health_port"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,6 +36,7 @@ class ChildPlan:
     worker_id: str | None
     instance_id: str | None
     health_port: int
+    """The supervisor's health port (0: none); child ``n`` serves on the one ``n + 1`` above."""
 
 
 def child_argv(plan: ChildPlan, index: int) -> list[str]:
@@ -45,11 +47,16 @@ def child_argv(plan: ChildPlan, index: int) -> list[str]:
     if plan.instance_id is not None:
         flags["instance_id"] = f"{plan.instance_id}-{index}"
     if plan.health_port:
-        flags["health_port"] = str(plan.health_port + index)
+        flags["health_port"] = str(child_health_port(plan.health_port, index))
     argv = [sys.executable, "-m", "cqrs_worker.cli", "run", plan.target]
     if plan.factory:
         argv.append("--factory")
     return argv + _flags(flags)
+
+
+def child_health_port(port: int, index: int) -> int:
+    """Child ``index``'s health port when the supervisor serves on ``port``."""
+    return port + 1 + index
 
 
 def _flags(flags: Mapping[str, Any]) -> list[str]:

@@ -89,6 +89,15 @@ class Supervisor:
         logger.info("all %d worker processes stopped", self._workers)
         return 0
 
+    def running(self, n: int) -> bool:
+        """Whether child ``n``'s process is up (not between an exit and its restart)."""
+        process = self._children.get(n)
+        return process is not None and process.returncode is None
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
     def stop(self, signum: signal.Signals = signal.SIGTERM) -> None:
         """Ask every child to stop (as if the supervisor got ``signum``)."""
         self._on_signal(signum)

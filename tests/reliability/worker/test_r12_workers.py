@@ -3,21 +3,26 @@
 SIGTERM to the supervisor mid-run: both children stop gracefully, what they
 finished is committed, and the rest is handled by the next run -- nothing
 lost, nothing handled twice. SIGKILL of one child mid-run: the supervisor
-restarts it and every event is still handled (redeliveries allowed).
+restarts it and every event is still handled (redeliveries allowed); the
+supervisor's health port reports both children's readiness and metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
+import socket
 import time
 
 import pytest
 
+from cqrs_worker.worker.health import probe
 from tests.reliability.worker.rig import Rig, numbered
 from tests.support.kafka import create_topic
+from tests.support.net import free_port
 from tests.support.processes import ManagedProcess
 from tests.support.waiting import async_wait_until
 
@@ -35,6 +40,28 @@ async def _running(worker: ManagedProcess, count: int) -> None:
             f"{worker.output().count(RUNNING)} of {count} children running\n" + worker.tail()
         ),
     )
+
+
+def _health_ports(count: int) -> int:
+    """A port with the ``count - 1`` above it free too (the supervisor's and the children's)."""
+    for _ in range(50):
+        base = free_port()
+        with contextlib.ExitStack() as stack:
+            try:
+                for port in range(base, base + count):
+                    sock = stack.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return base
+    raise RuntimeError(f"no {count} free ports in a row")
+
+
+def _get(port: int, path: str) -> tuple[int, str]:
+    try:
+        return probe("127.0.0.1", port, path, timeout=5)
+    except OSError as exc:
+        return 0, str(exc)
 
 
 def _child_pids(worker: ManagedProcess) -> dict[int, list[int]]:
@@ -92,14 +119,22 @@ async def test_sigterm_to_the_supervisor_stops_every_child_gracefully(rig: Rig) 
 async def test_a_sigkilled_child_is_restarted_and_nothing_is_lost(rig: Rig) -> None:
     events = 1200
     await create_topic(rig.kafka, rig.topic, PARTITIONS)
+    port = _health_ports(3)
     supervisor = rig.start_worker(
         "workers",
         "--workers",
         "2",
         CQRS_WORKER_CONCURRENCY="16",
+        CQRS_WORKER_HEALTH_PORT=str(port),
+        CQRS_WORKER_HEALTH_HOST="127.0.0.1",
         RELIABILITY_SECONDS="0.01",
     )
     await _running(supervisor, 2)
+    await async_wait_until(
+        lambda: _get(port, "/readyz")[0] == 200,
+        timeout=30,
+        message=lambda: f"supervisor /readyz: {_get(port, '/readyz')}",
+    )
 
     async def produce() -> None:
         for start in range(0, events, 100):
@@ -126,6 +161,14 @@ async def test_a_sigkilled_child_is_restarted_and_nothing_is_lost(rig: Rig) -> N
         message=lambda: f"{len(rig.lines())} of {events} handled\n{supervisor.tail()}",
     )
     assert "exited with signal SIGKILL" in supervisor.output()
+    await async_wait_until(lambda: _get(port, "/readyz")[0] == 200, timeout=30)
+    assert _get(port, "/livez")[0] == 200
+    status, metrics = _get(port, "/metrics")
+    assert status == 200
+    for n in (0, 1):  # both children's counters, the restarted one's too
+        assert re.search(
+            rf'cqrs_worker_messages_received_total{{[^}}]*worker="{n}"[^}}]*}} [1-9]', metrics
+        ), metrics[:2000]
 
     supervisor.send_signal(signal.SIGTERM)
     assert await supervisor.wait_async(60) == 0, supervisor.tail()

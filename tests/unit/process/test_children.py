@@ -31,7 +31,7 @@ def test_children_share_the_flags_and_get_their_own_health_port() -> None:
         "--concurrency",
         "8",
         "--health-port",
-        "8082",
+        "8083",
     ]
     assert "--worker-id" not in rest  # each child's default <host>-<pid> differs already
     assert "--workers" not in rest
