@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.worker.kafka.harness import KafkaRig, MakeRig, item, keyless
+from tests.integration.worker.kafka.harness import KafkaRig, MakeRig, Raw, item, keyless
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -77,12 +77,16 @@ async def test_ordering_key_orders_keyless_records_by_their_envelope_key(
     rig = await make_rig(1)
     keys = [f"user-{n}" for n in range(8)]
     events = [item(rig.topic, keys[n % 8], n, seconds=0.01) for n in range(160)]
-    await rig.produce([keyless(e) for e in events])
+    # A body that is no envelope finds no key: the partition lane, then the dead letters.
+    await rig.produce([keyless(e) for e in events[:80]] + [Raw(b"not json", key=None)])
+    await rig.produce([keyless(e) for e in events[80:]])
     await rig.start(rig.source(ordering_key="partition_key"))
 
     await rig.handled(160, timeout=60)
+    [dead] = await rig.read(rig.dlq, 1)
+    assert dead.value == b"not json"
     for key in keys:
         assert rig.journal.seqs(key) == sorted(rig.journal.seqs(key)), key
     assert rig.journal.most_running > 1  # the keys ran side by side
-    await rig.wait_committed({0: 160})
+    await rig.wait_committed({0: 161})
     assert len(rig.journal.handled) == 160
