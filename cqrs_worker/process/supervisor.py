@@ -82,7 +82,10 @@ class Supervisor:
             return self._failed
         if len(self._signals) > 1:
             return 128 + self._signals[-1]
-        failed = [n for n, code in enumerate(codes) if code != 0]
+        # A child the signal reached before it installed its handlers died of it
+        # before it consumed anything: that is a clean stop too.
+        clean = {0, -self._signals[0]} if self._signals else {0}
+        failed = [n for n, code in enumerate(codes) if code not in clean]
         if failed:
             logger.error("worker processes %s did not stop cleanly", failed)
             return 1

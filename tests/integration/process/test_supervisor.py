@@ -134,3 +134,16 @@ async def test_repeated_exit_2_after_a_restart_gives_up_after_the_limit(tmp_path
     async with asyncio.timeout(60):
         assert await supervisor.run() == 2
     assert _lines(tmp_path, 0).count("start") == 4
+
+
+async def test_a_child_stopped_before_it_handles_signals_counts_as_a_clean_stop() -> None:
+    # Still importing the app: no handlers yet, so SIGTERM ends it; it consumed nothing.
+    supervisor = Supervisor(
+        workers=1, argv_of=lambda n: [sys.executable, "-c", "import time; time.sleep(60)"]
+    )
+    running = asyncio.create_task(supervisor.run())
+    await async_wait_until(lambda: supervisor.running(0), timeout=30)
+    supervisor.stop(signal.SIGTERM)
+
+    async with asyncio.timeout(30):
+        assert await running == 0
