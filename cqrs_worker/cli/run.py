@@ -5,7 +5,9 @@
 or async) returning one. Every setting of
 :class:`~cqrs_worker.worker.settings.WorkerSettings` is a flag here and a
 ``CQRS_WORKER_*`` variable; flags win. The first SIGTERM/SIGINT stops
-gracefully (exit 0); a second exits at once.
+gracefully (exit 0); a second exits at once. ``--workers N`` runs N
+processes of the same consumer group under this one command
+(:mod:`cqrs_worker.process`).
 
 Exit codes: 0 stopped cleanly; 1 a source failed while running; 2 the
 command, the import path, a setting or a broker at start-up is wrong (one
@@ -23,6 +25,9 @@ __all__ = ["add_parser"]
 
 logger = logging.getLogger(__name__)
 
+#: More processes than this on one host is a typo, not a deployment.
+_MAX_WORKERS = 256
+
 
 def add_parser(subparsers: Any) -> None:
     from cqrs_worker.cli.worker_target import add_settings_flags
@@ -36,6 +41,13 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("target", metavar="MODULE:ATTR", help="the EventMediator or Worker")
     parser.add_argument(
         "--factory", action="store_true", help="ATTR is a callable that returns one"
+    )
+    parser.add_argument(
+        "--workers",
+        metavar="N",
+        help="run N worker processes of the same consumer group (restarted when they "
+        "crash); this one serves their health and metrics on HEALTH_PORT, child n its own "
+        "on HEALTH_PORT+1+n; default 1: this process",
     )
     add_settings_flags(parser)
     parser.set_defaults(handler=_handle)
@@ -52,8 +64,27 @@ def _handle(args: argparse.Namespace) -> int:
 
     # Errors (one line, exit 2) and failures (exit 1) are reported by cli.main.
     overrides = _overrides(args)
-    load_settings(**overrides)  # every setting checked before anything is imported
+    settings = load_settings(**overrides)  # every setting checked before anything is imported
+    workers = _workers(args.workers)
+    if workers > 1:
+        from cqrs_worker.cli.supervise import supervise
+
+        return supervise(args, overrides, settings, workers)
     return asyncio.run(_run(args.target, factory=args.factory, overrides=overrides))
+
+
+def _workers(value: str | None) -> int:
+    from cqrs_worker.errors import ConfigurationError
+
+    if value is None:
+        return 1
+    try:
+        workers = int(value)
+    except ValueError:
+        workers = 0
+    if not 1 <= workers <= _MAX_WORKERS:
+        raise ConfigurationError(f"--workers: expected 1 to {_MAX_WORKERS}, got {value!r}")
+    return workers
 
 
 async def _run(target: str, *, factory: bool, overrides: dict[str, Any]) -> int:

@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from cqrs_worker.errors import ConfigurationError
 from cqrs_worker.security import SECRET, KafkaSecuritySettings, RabbitMQTLSSettings, describe_input
+from cqrs_worker.worker.ordering import Ordering, parse_ordering_key
 from cqrs_worker.worker.pipeline import UnknownEventPolicy
 from cqrs_worker.worker.retry_stages import parse_delays
 
@@ -84,7 +85,15 @@ class WorkerSettings(KafkaSecuritySettings, RabbitMQTLSSettings, BaseSettings):
 
     # -- throughput and order ---------------------------------------------
     concurrency: int = pydantic.Field(default=64, ge=1, le=100_000)
-    """Deliveries handled at once (different keys; one key is always serial)."""
+    """Deliveries handled at once (different keys; one key is serial unless ``ordering``
+    is ``unordered``)."""
+    ordering: Ordering = "key"
+    """What runs in order: ``key`` (per message key; keyless messages per partition or
+    queue), ``partition`` (everything per partition or queue) or ``unordered`` (nothing:
+    up to ``concurrency`` at once; Kafka commits only up to the lowest unfinished offset)."""
+    ordering_key: str | None = None
+    """Where a message without a key finds one (``key`` ordering): ``partition_key`` (the
+    envelope's field) or ``payload.<field>``. Unset: keyless messages run per partition."""
     batch_size: int = pydantic.Field(default=1000, ge=1, le=100_000)
     """Kafka records fetched per poll."""
     batch_handler_max: int = pydantic.Field(default=500, ge=1, le=100_000)
@@ -176,6 +185,17 @@ class WorkerSettings(KafkaSecuritySettings, RabbitMQTLSSettings, BaseSettings):
         if isinstance(value, (str, list, tuple)):
             return parse_delays(value)
         return value
+
+    @pydantic.field_validator("ordering_key")
+    @classmethod
+    def _ordering_key(cls, value: str | None) -> str | None:
+        parse_ordering_key(value)  # raises ValueError with what is expected
+        return value.strip() or None if value is not None else None
+
+    @pydantic.field_validator("ordering", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @pydantic.field_validator("log_level", mode="before")
     @classmethod

@@ -1,8 +1,9 @@
 """The partitions this member owns and their deliveries: :class:`Assignment`.
 
-Fetched records become deliveries in lanes keyed by ``(topic, partition,
-key)``; a record without a key goes to the ``(topic, partition)`` lane, so
-keyless records keep partition order. Every delivery carries the
+Fetched records become deliveries in the lanes the
+:class:`~cqrs_worker.worker.ordering.LaneChooser` picks (``ORDERING``): by
+default ``(topic, partition, key)``, and a record without a key goes to the
+``(topic, partition)`` lane, so keyless records keep partition order. Every delivery carries the
 :class:`~cqrs_worker.worker.kafka.partition.PartitionState` it was fetched
 under, so its completion advances that state's offsets and nothing else.
 """
@@ -17,6 +18,7 @@ from cqrs_worker.worker.delivery import Delivery
 from cqrs_worker.worker.kafka.flow import FlowControl
 from cqrs_worker.worker.kafka.partition import PartitionState
 from cqrs_worker.worker.lanes import Lanes
+from cqrs_worker.worker.ordering import LaneChooser
 from cqrs_worker.worker.pipeline import Pipeline
 
 __all__ = ["Assignment"]
@@ -41,11 +43,13 @@ class Assignment:
         concurrency: int,
         flow: FlowControl,
         idle: Callable[[], None],
+        lanes: LaneChooser | None = None,
     ) -> None:
         self.partitions: dict[Any, PartitionState] = {}
         self.lanes = Lanes(pipeline, self._finished, concurrency=concurrency)
         self._flow = flow
         self._idle = idle
+        self._choose = lanes if lanes is not None else LaneChooser()
 
     def states(self) -> list[PartitionState]:
         return list(self.partitions.values())
@@ -104,6 +108,7 @@ class Assignment:
     ) -> None:
         """Submit the records of a ``getmany`` result; ``received(topic, count)`` counts them."""
         submit = self.lanes.submit
+        choose = self._choose
         for tp, records in batch.items():
             state = self.partitions.get(tp)
             if state is None:  # revoked while this fetch was under way
@@ -112,9 +117,10 @@ class Assignment:
                 state.start = records[0].offset
             state.offsets.fetched_all([record.offset for record in records])
             state.pending += len(records)
-            topic, partition = tp.topic, tp.partition
+            topic = tp.topic
+            scope = (topic, tp.partition)
             for record in records:
-                key = record.key
+                body = record.value or b""
                 event_name = None
                 for header, value in record.headers:
                     if header == _EVENT_NAME:
@@ -125,9 +131,9 @@ class Assignment:
                         break
                 submit(
                     Delivery(
-                        record.value or b"",
+                        body,
                         event_name,
-                        (topic, partition) if key is None else (topic, partition, key),
+                        choose(scope, record.key, body),
                         record,
                         state,
                         destination=topic,

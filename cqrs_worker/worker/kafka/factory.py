@@ -43,6 +43,8 @@ def kafka_source(context: SourceContext) -> KafkaSource:
         pipeline=context.pipeline(sink, KafkaRetrySink(sink) if stages else None),
         stats=context.stats,
         concurrency=settings.concurrency,
+        ordering=settings.ordering,
+        ordering_key=settings.ordering_key,
         batch_size=settings.batch_size,
         instance_id=settings.group_instance_id,
         dead_letters=sink,

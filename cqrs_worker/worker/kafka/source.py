@@ -47,6 +47,7 @@ from cqrs_worker.worker.kafka.due import DueGate
 from cqrs_worker.worker.kafka.fetcher import Fetcher
 from cqrs_worker.worker.kafka.flow import FlowControl
 from cqrs_worker.worker.kafka.rebalance import RebalanceListener
+from cqrs_worker.worker.ordering import LaneChooser, Ordering
 from cqrs_worker.worker.pipeline import Pipeline
 from cqrs_worker.worker.stats import WorkerStats
 
@@ -69,6 +70,9 @@ class KafkaSource:
     * ``pipeline`` — the delivery pipeline (:func:`~cqrs_worker.worker.pipeline.build_pipeline`).
     * ``stats`` — counters; the source counts what it received and rebalances.
     * ``concurrency`` — deliveries handled at once (one key is always serial).
+    * ``ordering``/``ordering_key`` — which deliveries are serial: ``key``
+      (default), ``partition`` or ``unordered``; ``ordering_key`` takes a
+      keyless record's key from its envelope (:mod:`cqrs_worker.worker.ordering`).
     * ``batch_size`` — records per fetch.
     * ``instance_id`` — static group membership (``group.instance.id``), or ``None``.
     * ``dead_letters`` — the sink the pipeline dead-letters through, when it is
@@ -99,6 +103,8 @@ class KafkaSource:
         pipeline: Pipeline,
         stats: WorkerStats,
         concurrency: int = 64,
+        ordering: Ordering = "key",
+        ordering_key: str | None = None,
         batch_size: int = 1000,
         instance_id: str | None = None,
         dead_letters: KafkaDeadLetterSink | None = None,
@@ -139,7 +145,11 @@ class KafkaSource:
         uncommitted = max_uncommitted if max_uncommitted else max(pending, 10_000)
         flow = FlowControl(max_pending=pending, max_uncommitted=uncommitted, batch_size=batch_size)
         self._assignment = Assignment(
-            pipeline, concurrency=concurrency, flow=flow, idle=self._caught_up
+            pipeline,
+            concurrency=concurrency,
+            flow=flow,
+            idle=self._caught_up,
+            lanes=LaneChooser(mode=ordering, key_from=ordering_key),
         )
         self._fetcher = Fetcher(
             self._assignment,

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from typing import Any, cast
 
 import aiormq
@@ -33,6 +32,7 @@ from cqrs_worker.brokers.amqp import PARTITION_KEY_HEADER
 from cqrs_worker.envelope import EVENT_NAME_HEADER
 from cqrs_worker.worker.delivery import Delivery
 from cqrs_worker.worker.lanes import Lanes
+from cqrs_worker.worker.ordering import LaneChooser
 from cqrs_worker.worker.rabbitmq.acks import AckTracker
 from cqrs_worker.worker.rabbitmq.record import RabbitRecord
 from cqrs_worker.worker.rabbitmq.window import PrefetchWindow
@@ -61,8 +61,7 @@ class QueueConsumer:
         max_held: int,
         ack_batch: int,
         ack_interval: float,
-        order_unkeyed: bool,
-        unkeyed_lanes: Callable[[], Hashable],
+        lane_of: LaneChooser,
         on_cancelled: Callable[[str], None],
     ) -> None:
         self.queue = queue
@@ -72,8 +71,7 @@ class QueueConsumer:
         self._max_held = max_held
         self._ack_batch = ack_batch
         self._ack_interval = ack_interval
-        self._order_unkeyed = order_unkeyed
-        self._unkeyed = unkeyed_lanes
+        self._lane_of = lane_of
         self._on_cancelled = on_cancelled
         self._channel: AbstractRobustChannel | None = None
         self._tracker: AckTracker | None = None
@@ -192,8 +190,8 @@ class QueueConsumer:
         add_received = stats.add_received
         submit = self._lanes.submit
         received = tracker.received
-        ordered = self._order_unkeyed
-        unkeyed = self._unkeyed
+        lane_of = self._lane_of
+        scope = (queue,)
 
         async def receive(message: aiormq.abc.DeliveredMessage) -> None:
             tag = cast(Basic.Deliver, message.delivery).delivery_tag or 0
@@ -209,12 +207,11 @@ class QueueConsumer:
                 if not isinstance(name, str):
                     name = _text(name)
                 key = headers.get(PARTITION_KEY_HEADER)
-            if key is not None and isinstance(key, _KEYS):
-                lane: Hashable = (queue, key)
-            else:
-                lane = (queue, None) if ordered else unkeyed()
+            if key is not None and not isinstance(key, _KEYS):
+                key = None
             record = RabbitRecord(queue, message, tag, tracker)
-            submit(Delivery(message.body, name, lane, record, destination=queue))
+            body = message.body
+            submit(Delivery(body, name, lane_of(scope, key, body), record, destination=queue))
 
         return receive
 
@@ -225,8 +222,3 @@ def _text(value: Any) -> str | None:
         with contextlib.suppress(UnicodeDecodeError):
             return value.decode()
     return None
-
-
-def new_unkeyed_lanes() -> Callable[[], Hashable]:
-    """Lane keys for deliveries without a partition key when they need no order: all distinct."""
-    return itertools.count().__next__

@@ -4,7 +4,8 @@ FastStream declares the topology (:mod:`~cqrs_worker.worker.rabbitmq.topology`)
 and owns the robust connection; each queue is consumed on its own channel
 with a prefetch window (:class:`~cqrs_worker.worker.rabbitmq.consumer.QueueConsumer`).
 Deliveries run through the shared :class:`~cqrs_worker.worker.lanes.Lanes`:
-in order per ``(queue, partition_key header)``, concurrently across keys.
+in order per ``(queue, partition_key header)``, concurrently across keys
+(``ORDERING`` changes that: :mod:`cqrs_worker.worker.ordering`).
 Acknowledgements are batched and never pass an unfinished delivery
 (:class:`~cqrs_worker.worker.rabbitmq.acks.AckTracker`). The delivery contract
 is :mod:`cqrs_worker.worker.pipeline`.
@@ -27,8 +28,9 @@ from cqrs_worker.security import redact_url as redact
 from cqrs_worker.worker.context import SourceContext
 from cqrs_worker.worker.delivery import Delivery
 from cqrs_worker.worker.lanes import Lanes
+from cqrs_worker.worker.ordering import LaneChooser
 from cqrs_worker.worker.pipeline import Pipeline
-from cqrs_worker.worker.rabbitmq.consumer import QueueConsumer, new_unkeyed_lanes
+from cqrs_worker.worker.rabbitmq.consumer import QueueConsumer
 from cqrs_worker.worker.rabbitmq.dead_letter import RabbitDeadLetterSink
 from cqrs_worker.worker.rabbitmq.queues import QueueSpec, queue_specs
 from cqrs_worker.worker.rabbitmq.retry_queues import RabbitRetrySink
@@ -66,9 +68,11 @@ class RabbitSource:
     * ``prefetch`` — unacknowledged deliveries per queue (channel QoS); it grows
       by what waits behind a key being retried, by at most ``max_held``
       (default ``4 * prefetch``), so that a stuck key holds back only itself.
-    * ``order_unkeyed`` — deliveries without a ``partition_key`` header (our
-      publishers set it from the event's partition key) run one at a time,
-      in queue order (the default), or, with ``False``, all concurrently.
+    * ``ordering`` — the :class:`~cqrs_worker.worker.ordering.LaneChooser`
+      (``ORDERING``): by default deliveries with one ``partition_key`` header
+      (our publishers set it from the event's partition key) run in order and
+      those without one run one at a time, in queue order; ``partition``
+      serializes the queue, ``unordered`` runs everything concurrently.
     * ``ack_batch``/``ack_interval`` — an ack goes out when that many more
       deliveries may be acknowledged, or that many seconds after the first.
     * ``connect_timeout`` — bounds :meth:`start` (connect and declare);
@@ -93,7 +97,7 @@ class RabbitSource:
         concurrency: int = 64,
         prefetch: int = 256,
         max_held: int | None = None,
-        order_unkeyed: bool = True,
+        ordering: LaneChooser | None = None,
         ack_batch: int = 64,
         ack_interval: float = 0.05,
         connect_timeout: float = 10.0,
@@ -127,7 +131,7 @@ class RabbitSource:
         self._reconnect_interval = reconnect_interval
         self._ssl_context = ssl_context
         self._lanes = Lanes(pipeline, _acknowledge, concurrency=concurrency)
-        unkeyed = new_unkeyed_lanes()
+        choose = ordering if ordering is not None else LaneChooser()
         self._consumers = [
             QueueConsumer(
                 queue=spec.name,
@@ -137,8 +141,7 @@ class RabbitSource:
                 max_held=4 * prefetch if max_held is None else max_held,
                 ack_batch=ack_batch,
                 ack_interval=ack_interval,
-                order_unkeyed=order_unkeyed,
-                unkeyed_lanes=unkeyed,
+                lane_of=choose,
                 on_cancelled=self._cancelled,
             )
             for spec in self._specs
@@ -174,6 +177,7 @@ class RabbitSource:
             dead_letter_exchange=sink.exchange,
             dlq_suffix=settings.dlq_suffix,
             concurrency=settings.concurrency,
+            ordering=LaneChooser(mode=settings.ordering, key_from=settings.ordering_key),
             prefetch=settings.prefetch,
             reconnect_interval=settings.rabbitmq_reconnect_interval,
             ssl_context=amqp_ssl_context(settings.rabbitmq_url, settings),

@@ -67,6 +67,21 @@ RUN: list[Case] = [
         {},
         "cannot connect to Kafka at 127.0.0.1:{free}",
     ),
+    ("ordering", ["--ordering", "random"], {}, "CQRS_WORKER_ORDERING (--ordering)"),
+    (
+        "ordering key",
+        [],
+        {"CQRS_WORKER_ORDERING_KEY": "headers.key"},
+        "CQRS_WORKER_ORDERING_KEY (--ordering-key): expected 'partition_key' or",
+    ),
+    ("workers 0", ["--workers", "0"], {}, "--workers: expected 1 to 256, got '0'"),
+    ("workers not a number", ["--workers", "two"], {}, "--workers: expected 1 to 256"),
+    (
+        "workers past the last port",
+        ["--workers", "3", "--health-port", "65534"],
+        {},
+        "with 3 workers it needs ports 65534 to 65537; choose 65532 or lower",
+    ),
 ]
 RELAY_CASES: list[Case] = [
     ("batch size flag", ["--batch-size", "-3"], {}, "CQRS_WORKER_RELAY_BATCH_SIZE (--batch-size)"),
@@ -198,6 +213,31 @@ def test_bad_set_up_is_one_line_and_exit_2(
     [line] = error_lines(result.stderr)
     assert line.startswith("cqrs-worker"), line
     assert place.fill(expected) in line
+
+
+def test_workers_that_fail_at_start_up_end_the_command_with_exit_2(place: Place) -> None:
+    base_args, _ = COMMANDS["run"]
+    result = cli(
+        *base_args,
+        "--workers",
+        "2",
+        "--kafka-bootstrap",
+        place.fill("127.0.0.1:{free}"),
+        "--group-id",
+        "g",
+    )
+
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    # Each child that got as far says what to fix in its own line; the supervisor
+    # logs (INFO) what it started and (ERROR) why it stopped; nothing else.
+    lines = error_lines(result.stderr)
+    children = [line for line in lines if line.startswith("cqrs-worker run: ")]
+    assert 1 <= len(children) <= 2, lines
+    assert all(place.fill("cannot connect to Kafka at 127.0.0.1:{free}") in c for c in children)
+    supervisor = [line for line in lines if line not in children]
+    assert all(" cqrs_worker.process.supervisor: " in line for line in supervisor), lines
+    assert any("exited 2 at start-up; stopping" in line for line in supervisor), lines
 
 
 #: A misspelt variable with a quick failure after it, per command.

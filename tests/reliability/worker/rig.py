@@ -44,7 +44,8 @@ class Rig:
     workers: list[ManagedProcess] = field(default_factory=list)
     produced: int = 0
 
-    def start_worker(self, name: str, **env: str) -> ManagedProcess:
+    def start_worker(self, name: str, *args: str, **env: str) -> ManagedProcess:
+        """``cqrs-worker run`` of the reliability app, with ``args`` (``--workers 2``)."""
         settings = {
             "CQRS_WORKER_KAFKA_BOOTSTRAP": self.kafka,
             "CQRS_WORKER_GROUP_ID": self.group,
@@ -57,7 +58,14 @@ class Rig:
             "RELIABILITY_OUT": str(self.out / f"{name}.log"),
         }
         worker = self.processes.start_python(
-            ["-m", "cqrs_worker.cli", "run", "tests.reliability.worker.app:build", "--factory"],
+            [
+                "-m",
+                "cqrs_worker.cli",
+                "run",
+                "tests.reliability.worker.app:build",
+                "--factory",
+                *args,
+            ],
             name=name,
             env={**settings, **env},
         )

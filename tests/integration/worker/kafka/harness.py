@@ -7,6 +7,7 @@ under test), and committed offsets are read with ``AIOKafkaConsumer.committed``.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ class Item(pydantic.BaseModel):
     """Raise on every attempt."""
     block: bool = False
     """Wait for the journal's gate before finishing."""
+    seconds: float = 0.0
+    """Take this long to handle (a slow handler)."""
 
 
 class ItemEvent(NotificationEvent[Item]):
@@ -49,6 +52,11 @@ class Journal:
     attempts: Counter[tuple[str, int]] = field(default_factory=Counter)
     blocked: set[tuple[str, int]] = field(default_factory=set)
     gate: asyncio.Event = field(default_factory=asyncio.Event)
+    started: list[float] = field(default_factory=list)
+    """``time.monotonic()`` as each attempt started."""
+    running: int = 0
+    most_running: int = 0
+    """The most attempts running at once."""
 
     def seqs(self, key: str) -> list[int]:
         return [seq for k, seq in self.handled if k == key]
@@ -61,6 +69,18 @@ class ItemHandler:
     async def handle(self, event: ItemEvent) -> None:
         item, journal = event.payload, self.journal
         journal.attempts[item.key, item.seq] += 1
+        journal.started.append(time.monotonic())
+        journal.running += 1
+        journal.most_running = max(journal.most_running, journal.running)
+        try:
+            await self._handle(item)
+        finally:
+            journal.running -= 1
+
+    async def _handle(self, item: Item) -> None:
+        journal = self.journal
+        if item.seconds:
+            await asyncio.sleep(item.seconds)
         if item.block:
             journal.blocked.add((item.key, item.seq))
             try:
@@ -72,8 +92,15 @@ class ItemHandler:
         journal.handled.append((item.key, item.seq))
 
 
-def item(topic: str, key: str, seq: int, **flags: bool) -> ItemEvent:
+def item(topic: str, key: str, seq: int, **flags: Any) -> ItemEvent:
     return ItemEvent(topic=topic, partition_key=key, payload=Item(key=key, seq=seq, **flags))
+
+
+def keyless(event: ItemEvent) -> Raw:
+    """``event`` as a record without a Kafka key (its envelope keeps its ``partition_key``),
+    as python-cqrs and many producers send them."""
+    headers = [(k, v.encode()) for k, v in event_headers(event).items()]
+    return Raw(encode_event(event), key=None, headers=headers)
 
 
 @dataclass

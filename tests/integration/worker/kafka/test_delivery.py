@@ -79,6 +79,7 @@ async def test_a_failing_handler_is_retried_then_dead_lettered_with_every_header
         "seq": 7,
         "fail": True,
         "block": False,
+        "seconds": 0.0,
     }
     assert rig.journal.attempts["k-bad", 7] == 3
     assert rig.stats.retried == 2

@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from cqrs_worker.errors import ConfigurationError
+from cqrs_worker.worker.ordering import LaneChooser
 from cqrs_worker.worker.rabbitmq import RabbitSource
 from tests.integration.worker.rabbitmq.harness import WORKER_ID, RabbitWorld
 from tests.support.waiting import async_wait_until
@@ -204,6 +205,44 @@ async def test_unkeyed_deliveries_keep_queue_order_by_default(world: RabbitWorld
         await async_wait_until(lambda: len(world.journal.handled) == 60, timeout=10)
 
     assert [e.event_id for e in world.journal.handled] == [e.event_id for e in events]
+
+
+async def test_unkeyed_deliveries_run_concurrently_when_unordered(world: RabbitWorld) -> None:
+    source = world.source(concurrency=16, ordering=LaneChooser(mode="unordered"))
+    world.journal.delay = 0.05
+    events = [world.event(f"k{seq % 4}", seq) for seq in range(40)]
+
+    async with running(source):
+        for event in events:
+            body = orjson.dumps(event.model_dump(mode="json"))
+            await world.publish_raw(body, {"event_name": "Numbered"})  # no partition_key header
+        # Several start before the earlier ones finish (by default they wait their turn).
+        await async_wait_until(
+            lambda: len(world.journal.started) - len(world.journal.handled) >= 4, timeout=10
+        )
+        await async_wait_until(lambda: len(world.journal.handled) == 40, timeout=10)
+
+    assert sorted(e.payload.seq for e in world.journal.handled) == list(range(40))
+    assert await world.ready_count() == 0
+
+
+async def test_ordering_key_orders_unkeyed_deliveries_by_their_envelope(
+    world: RabbitWorld,
+) -> None:
+    source = world.source(concurrency=16, ordering=LaneChooser(key_from="partition_key"))
+    world.journal.delay = 0.01
+    events = [world.event(f"k{seq % 4}", seq) for seq in range(60)]
+
+    async with running(source):
+        for event in events:
+            body = orjson.dumps(event.model_dump(mode="json"))
+            await world.publish_raw(body, {"event_name": "Numbered"})  # no partition_key header
+        await async_wait_until(
+            lambda: len(world.journal.started) - len(world.journal.handled) >= 2, timeout=10
+        )
+        await async_wait_until(lambda: len(world.journal.handled) == 60, timeout=10)
+
+    assert world.journal.by_key() == {f"k{k}": list(range(k, 60, 4)) for k in range(4)}
 
 
 async def test_a_deleted_queue_stops_the_source_with_a_clear_error(world: RabbitWorld) -> None:
