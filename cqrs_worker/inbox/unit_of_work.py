@@ -31,8 +31,10 @@ that belongs to this unit of work and is set only while an attempt runs
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -192,6 +194,23 @@ class UnitOfWork:
                     return
                 self._provide(AsyncSession, session)
                 await call_next(delivery)
+                await session.commit()
+            finally:
+                self._current.reset(token)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work outside a delivery (a timer, an admin command, an HTTP request).
+
+        Handlers resolved in the block get this session and their emitted
+        events go to its outbox, as in a delivery; the block commits on exit,
+        or rolls back if it raises. No inbox record is written.
+        """
+        async with self.container.scope(), self.session_factory() as session:
+            token = self._current.set(session)
+            try:
+                self._provide(AsyncSession, session)
+                yield session
                 await session.commit()
             finally:
                 self._current.reset(token)
