@@ -13,7 +13,12 @@ import os
 import uuid
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from consumers.meetings.env import setting
 from consumers.orders.messages import Charged, ChargePayment, OrderPlaced, RefundPayment, Topics
@@ -79,11 +84,10 @@ class RefundPaymentHandler:
         )
 
 
-def _wire() -> tuple[Sagas, EventMediator, UnitOfWork]:
-    schema = Schema()
-    engine = create_async_engine(
-        setting("ORDERS_DATABASE_URL"), pool_size=int(os.environ.get("ORDERS_POOL_SIZE", "10"))
-    )
+def wire(
+    engine: AsyncEngine, schema: Schema, *, topics: Topics, ship_timeout: float = 60.0
+) -> tuple[Sagas, EventMediator, UnitOfWork]:
+    """The saga set, the event mediator and the unit of work of the orders service."""
     container = DefaultContainer()
     container.register_instance(Schema, schema)
     unit_of_work = UnitOfWork(
@@ -92,10 +96,9 @@ def _wire() -> tuple[Sagas, EventMediator, UnitOfWork]:
         inbox=Inbox(consumer="orders", table=schema.orders_inbox),
         outbox=schema.orders_outbox,
     )
-    definition = define(
-        Topics.from_env(), ship_timeout=float(os.environ.get("ORDERS_SHIP_TIMEOUT", "60"))
+    sagas = Sagas(
+        [define(topics, ship_timeout=ship_timeout)], unit_of_work=unit_of_work, store=schema.sagas
     )
-    sagas = Sagas([definition], unit_of_work=unit_of_work, store=schema.sagas)
     container.register_instance(Sagas, sagas)
     events = EventMap()
     events.bind(OrderPlaced, OnOrderPlaced)
@@ -107,6 +110,18 @@ def _wire() -> tuple[Sagas, EventMediator, UnitOfWork]:
         events=events, requests=requests, container=container, emitter=unit_of_work.emitter
     )
     return sagas, mediators.events, unit_of_work
+
+
+def _wire() -> tuple[Sagas, EventMediator, UnitOfWork]:
+    engine = create_async_engine(
+        setting("ORDERS_DATABASE_URL"), pool_size=int(os.environ.get("ORDERS_POOL_SIZE", "10"))
+    )
+    return wire(
+        engine,
+        Schema(),
+        topics=Topics.from_env(),
+        ship_timeout=float(os.environ.get("ORDERS_SHIP_TIMEOUT", "60")),
+    )
 
 
 def build() -> Worker:
