@@ -21,6 +21,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "cqrs_worker.cli.check",
     "cqrs_worker.cli.relay",
     "cqrs_worker.cli.outbox",
+    "cqrs_worker.cli.sagas",
 )
 
 

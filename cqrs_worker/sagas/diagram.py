@@ -49,9 +49,15 @@ def mermaid(definition: SagaDefinition[Any]) -> str:
             undo[index] = f"c{index}"
             lines.append(f'    c{index}["{" / ".join(names)}"]')
             lines.append(f"    c{index} --> {after}")
-            lines.append(f"    c{index} -. keeps failing .-> failed")
+            if any(isinstance(a, LocalStep) and a.compensation for a in variants(step)):
+                lines.append(f"    c{index} -. keeps failing .-> failed")
             after = f"c{index}"
     for index in range(len(definition.steps)):
         earlier = [node for i, node in undo.items() if i < index]
         lines.append(f"    s{index} -. fails .-> {earlier[-1] if earlier else 'compensated'}")
+        step = definition.steps[index]
+        if index in undo and any(
+            isinstance(a, RemoteStep) and a.timeout is not None for a in variants(step)
+        ):
+            lines.append(f"    s{index} -. times out .-> c{index}")
     return "\n".join(lines) + "\n"
