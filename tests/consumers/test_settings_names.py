@@ -15,6 +15,7 @@ from tests.consumers.manifests import ROOT, containers, manifests, pod_spec, wor
 
 PREFIX = "CQRS_WORKER_"
 
+
 def _known(variable: str) -> bool:
     name = variable.removeprefix(PREFIX).removesuffix("_FILE")
     if name.startswith("RELAY_"):

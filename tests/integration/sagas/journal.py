@@ -7,13 +7,12 @@ how often the compensation of ``a`` fails before it works.
 
 from __future__ import annotations
 
+import pydantic
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cqrs_worker import Command, RequestMap
 from cqrs_worker.sagas import Fallback, LocalStep, SagaDefinition, StepCall
-
-import pydantic
 
 
 class Plan(pydantic.BaseModel):

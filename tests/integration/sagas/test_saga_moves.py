@@ -19,9 +19,7 @@ from tests.integration.sagas.conftest import SagaRig
 
 
 def reply(rig: SagaRig, kind: type[Any], saga_id: uuid.UUID, step: str, **fields: Any) -> Any:
-    return kind(
-        topic=rig.topics.replies, payload=SagaReply(saga_id=saga_id, step=step, **fields)
-    )
+    return kind(topic=rig.topics.replies, payload=SagaReply(saga_id=saga_id, step=step, **fields))
 
 
 async def test_happy_path_runs_every_step_once(saga_rig: SagaRig) -> None:
@@ -29,7 +27,8 @@ async def test_happy_path_runs_every_step_once(saga_rig: SagaRig) -> None:
     saga_id = await rig.place("o-1")
     assert (await rig.saga(saga_id)).status is SagaStatus.RUNNING
     [reserve] = await rig.requests("ReserveStock")
-    assert reserve["saga_id"] == str(saga_id) and reserve["step"] == "reserve_stock"
+    assert reserve["saga_id"] == str(saga_id)
+    assert reserve["step"] == "reserve_stock"
 
     await rig.deliver(reply(rig, StockReserved, saga_id, "reserve_stock", result={"n": 1}))
     assert await rig.count(rig.schema.payments, order_id="o-1") == 1  # the local step ran
@@ -65,7 +64,8 @@ async def test_failure_at_the_local_step_releases_the_stock_once(saga_rig: SagaR
     await rig.deliver(reply(rig, StockReserved, saga_id, "reserve_stock"))
     record = await rig.saga(saga_id)
     assert record.status is SagaStatus.COMPENSATED
-    assert record.error is not None and "declined" in record.error
+    assert record.error is not None
+    assert "declined" in record.error
     # The declined charge's writes rolled back with its savepoint; nothing to refund.
     assert await rig.count(rig.schema.payments) == 0
     assert await rig.count(rig.schema.refunds) == 0
@@ -113,7 +113,8 @@ async def test_a_timed_out_step_is_compensated_with_the_others(saga_rig: SagaRig
             sa.update(t).where(t.c.saga_id == saga_id).values(deadline=sa.func.current_timestamp())
         )
     record = await rig.wait_status(saga_id, SagaStatus.COMPENSATED)
-    assert record.error is not None and "no reply within" in record.error
+    assert record.error is not None
+    assert "no reply within" in record.error
     # The request may have been applied: it is compensated too, first.
     assert len(await rig.requests("CancelShipment")) == 1
     assert await rig.count(rig.schema.refunds) == 1
