@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pydantic
+import pytest
+
+from consumers.orders.messages import Order, Shipped, StockReserved
+from consumers.orders.saga import order_saga
+from cqrs_worker import Command
+from cqrs_worker.errors import ConfigurationError
+from cqrs_worker.sagas import Fallback, LocalStep, RemoteStep, SagaDefinition, saga_table
+
+
+class Go(Command):
+    pass
+
+
+def local(name: str) -> LocalStep[Any]:
+    return LocalStep(name=name, action=lambda call: Go())
+
+
+def remote(name: str, **fields: Any) -> RemoteStep[Any]:
+    return RemoteStep(name=name, request=lambda call: Shipped.model_construct(), **fields)
+
+
+def test_the_order_saga_waits_for_two_reply_types() -> None:
+    assert order_saga.reply_types() == (StockReserved, Shipped)
+    assert [step.name for step in order_saga.steps] == ["reserve_stock", "charge_payment", "ship"]
+    assert order_saga.context is Order
+
+
+def test_a_fallback_takes_its_step_s_place_and_name() -> None:
+    step = Fallback(step=local("pay"), fallback=local("pay_later"))
+    definition = SagaDefinition(name="s", context=pydantic.BaseModel, steps=[step])
+    assert definition.steps[0].name == "pay"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"name": "", "steps": [local("a")]}, "1 to 100 characters"),
+        ({"steps": []}, "has no steps"),
+        ({"steps": [local("a"), local("a")]}, "two steps named 'a'"),
+        ({"steps": [remote("a", replies=())]}, "remote step 'a' names no reply"),
+        ({"steps": [remote("a", replies=(Shipped,), timeout=0)]}, "timeout must be > 0"),
+        ({"steps": [local("a")], "compensation_attempts": 0}, "compensation_attempts"),
+    ],
+)
+def test_a_wrong_definition_says_what_to_fix(fields: dict[str, Any], message: str) -> None:
+    values: dict[str, Any] = {"name": "s", "context": pydantic.BaseModel, **fields}
+    with pytest.raises(ConfigurationError, match=message):
+        SagaDefinition(**values)
+
+
+def test_the_table_name_must_be_a_plain_identifier() -> None:
+    import sqlalchemy as sa
+
+    with pytest.raises(ConfigurationError, match="plain SQL identifier"):
+        saga_table(sa.MetaData(), name="sagas; drop")
+    assert saga_table(sa.MetaData()).name == "sagas"
