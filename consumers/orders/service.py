@@ -29,7 +29,6 @@ from cqrs_worker.brokers import KafkaMessageBroker, kafka_producer_factory
 from cqrs_worker.errors import PermanentError
 from cqrs_worker.event_mediator import EventMediator
 from cqrs_worker.inbox import Inbox, UnitOfWork
-from cqrs_worker.observability.saga_collector import SagaCollector
 from cqrs_worker.outbox import EventProducer, OutboxRepository
 from cqrs_worker.sagas import Sagas
 from cqrs_worker.worker.app import Worker
@@ -132,7 +131,7 @@ def build() -> Worker:
         load_settings(),
         middlewares=[unit_of_work],
         background=[saga_set.watch],
-        collectors=[SagaCollector(saga_set.stats)],
+        collectors=[saga_set.collector()],
     )
 
 

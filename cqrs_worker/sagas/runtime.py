@@ -6,8 +6,8 @@
     sagas.bind(events)                      # the reply events of every definition
     mediators = bootstrap(events=events, requests=requests, container=container,
                           emitter=unit_of_work.emitter)
-    worker = Worker(mediators.events, middlewares=[unit_of_work], background=[sagas.watch])
-    sagas.register_metrics(worker.registry)
+    worker = Worker(mediators.events, middlewares=[unit_of_work],
+                    background=[sagas.watch], collectors=[sagas.collector()])
 
 A handler starts a saga in its delivery's transaction
 (``await sagas.start("order", OrderContext(...))``); outside the worker, open
@@ -46,7 +46,7 @@ from cqrs_worker.sagas.settings import SagaSettings
 from cqrs_worker.sagas.store import SagaRecord, SagaStore, utcnow
 
 if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry
+    from prometheus_client.registry import Collector
 
 __all__ = ["Sagas"]
 
@@ -89,11 +89,11 @@ class Sagas:
         for reply in dict.fromkeys(r for d in self.definitions.values() for r in d.reply_types()):
             events.bind(reply, SagaReplyHandler)
 
-    def register_metrics(self, registry: CollectorRegistry) -> None:
-        """Serve the saga families from ``registry`` (the worker's: ``worker.registry``)."""
+    def collector(self) -> Collector:
+        """The saga metric families, for ``Worker(collectors=[sagas.collector()])``."""
         from cqrs_worker.observability.saga_collector import SagaCollector
 
-        registry.register(SagaCollector(self.stats))
+        return SagaCollector(self.stats)
 
     # -- moving sagas -----------------------------------------------------
 

@@ -43,6 +43,10 @@ async def test_happy_path_runs_every_step_once(saga_rig: SagaRig) -> None:
     assert [s["name"] for s in record.steps] == ["reserve_stock", "charge_payment", "ship"]
     assert await rig.count(rig.schema.refunds) == 0
     assert await rig.requests("ReleaseStock") == []
+    steps = {step for definition, step, _, _ in rig.sagas.stats.step_durations()}
+    assert steps == {"reserve_stock", "charge_payment", "ship"}
+    await rig.sagas.refresh_counts()
+    assert rig.sagas.stats.by_status == {("order", "completed"): 1}
 
 
 async def test_failure_at_the_first_step_compensates_nothing(saga_rig: SagaRig) -> None:
