@@ -11,6 +11,7 @@ exactly once. ``CQRS_WORKER_SOAK=1`` runs the full 1,000 sagas.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 from typing import Any
@@ -86,9 +87,7 @@ async def test_every_saga_ends_whole_after_three_sigkills(orders_rig: OrdersRig)
     )
     await check_effects(rig, expected)
 
-    redelivered = sum(p.output().count("ignores") for p in rig.started)
-    killed = sum(1 for p in rig.started if p.returncode == -9)
-    assert killed == KILLS, redelivered
+    assert sum(1 for p in rig.started if p.returncode == -9) == KILLS
 
 
 async def check_effects(rig: OrdersRig, expected: dict[str, str]) -> None:
@@ -131,7 +130,13 @@ async def check_effects(rig: OrdersRig, expected: dict[str, str]) -> None:
     async def effects_match() -> bool:
         return all([await rig.per_order(table) == want[name] for name, table in tables.items()])
 
-    await rig.wait_until(effects_match, timeout=60, what="compensations applied", watch=[])
+    with contextlib.suppress(TimeoutError):
+        await rig.wait_until(effects_match, timeout=60, what="compensations applied", watch=[])
+    for name, table in tables.items():
+        have = await rig.per_order(table)
+        wrong = {o: (have.get(o, 0), want[name].get(o, 0)) for o in set(have) | set(want[name])}
+        wrong = {o: counts for o, counts in wrong.items() if counts[0] != counts[1]}
+        assert not wrong, f"{name}: (rows, expected) per order: {sorted(wrong.items())[:5]}"
     # Timed-out ship steps did write their shipment (the carrier never answered) and were cancelled.
     voids = [o for o in expected if o.endswith("4") and int(o.split("-")[1]) % 50 == 4]
     assert all(want["cancellations"].get(o) == 1 for o in voids)
