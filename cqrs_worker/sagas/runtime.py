@@ -75,6 +75,7 @@ class Sagas:
         self.store = store if store is not None else SagaStore()
         self.settings = settings if settings is not None else SagaSettings()
         self.stats = SagaStats()
+        self._counts_due = 0.0
 
     # -- wiring -----------------------------------------------------------
 
@@ -104,7 +105,12 @@ class Sagas:
         *,
         saga_id: uuid.UUID | None = None,
     ) -> uuid.UUID:
-        """Start a saga in the current unit of work; runs its steps up to the first wait."""
+        """Start a saga in the current unit of work; runs its steps up to the first wait.
+
+        With a ``saga_id`` that exists already, nothing happens (derive it from
+        the business key, e.g. ``uuid5`` of the order id, to start one saga per
+        order however often the order is placed).
+        """
         definition = self._definition(
             definition if isinstance(definition, str) else definition.name
         )
@@ -114,6 +120,10 @@ class Sagas:
                 f"not {type(context).__qualname__}"
             )
         session = self._session()
+        if saga_id is not None and await self.store.load(session, saga_id, lock=False):
+            # Started before (the same order placed twice, under another event id).
+            logger.info("saga %s %s exists; not started again", definition.name, saga_id)
+            return saga_id
         record = SagaRecord(
             saga_id=saga_id or uuid.uuid4(),
             name=definition.name,
@@ -183,7 +193,10 @@ class Sagas:
                 record = due[0]
                 await self._expired(session, record)
             moved += 1
-        await self.refresh_counts()
+        now = asyncio.get_running_loop().time()
+        if now >= self._counts_due:
+            self._counts_due = now + self.settings.counts_interval
+            await self.refresh_counts()
         return moved
 
     async def retry(self, saga_id: uuid.UUID) -> SagaRecord:

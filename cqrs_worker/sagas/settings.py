@@ -21,3 +21,6 @@ class SagaSettings(BaseSettings):
     """Seconds between two looks at the saga table for expired deadlines."""
     check_batch: int = pydantic.Field(default=100, ge=1, le=10_000)
     """Sagas moved per look at most (each in a transaction of its own)."""
+    counts_interval: float = pydantic.Field(default=10.0, gt=0)
+    """Seconds between two counts of sagas by status (the ``cqrs_worker_sagas`` gauge);
+    a count reads the whole saga table."""

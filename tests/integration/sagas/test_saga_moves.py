@@ -49,6 +49,14 @@ async def test_happy_path_runs_every_step_once(saga_rig: SagaRig) -> None:
     assert rig.sagas.stats.by_status == {("order", "completed"): 1}
 
 
+async def test_placing_an_order_twice_starts_one_saga(saga_rig: SagaRig) -> None:
+    rig = saga_rig
+    saga_id = await rig.place("o-twice")
+    assert await rig.place("o-twice") == saga_id  # another event id: not an inbox duplicate
+    assert len(await rig.requests("ReserveStock")) == 1
+    assert rig.harness.dead_letters() == []
+
+
 async def test_failure_at_the_first_step_compensates_nothing(saga_rig: SagaRig) -> None:
     rig = saga_rig
     saga_id = await rig.place("o-2", quantity=500)
