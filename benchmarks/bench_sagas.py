@@ -45,7 +45,7 @@ from cqrs_worker import (
 )
 from cqrs_worker.inbox import Inbox, UnitOfWork, inbox_table
 from cqrs_worker.outbox import OutboxRepository, outbox_table
-from cqrs_worker.sagas import LocalStep, SagaDefinition, Sagas, SagaStore, saga_table
+from cqrs_worker.sagas import LocalStep, SagaDefinition, Sagas, SagaStore, StepCall, saga_table
 from cqrs_worker.testing import run_worker_in_memory
 
 POSTGRES = os.environ.get(
@@ -70,6 +70,16 @@ class Work(Command):
 STEPS = ("reserve", "charge", "ship")
 
 
+def _step(what: str) -> LocalStep[Order]:
+    def action(call: StepCall[Order]) -> Work:
+        return Work(order_id=call.context.order_id, what=what)
+
+    def compensation(call: StepCall[Order]) -> Work:
+        return Work(order_id=call.context.order_id, what=f"un{what}")
+
+    return LocalStep(name=what, action=action, compensation=compensation)
+
+
 def build(
     engine: AsyncEngine, suffix: str, *, saga: bool
 ) -> tuple[sa.MetaData, UnitOfWork, object]:
@@ -89,20 +99,7 @@ def build(
         inbox=Inbox(consumer="bench", table=inbox_table(metadata, name=f"bench_inbox_{suffix}")),
         outbox=OutboxRepository(outbox_table(metadata, name=f"bench_outbox_{suffix}")),
     )
-    definition = SagaDefinition(
-        name="order",
-        context=Order,
-        steps=[
-            LocalStep(
-                name=what,
-                action=lambda c, what=what: Work(order_id=c.context.order_id, what=what),
-                compensation=lambda c, what=what: Work(
-                    order_id=c.context.order_id, what=f"un{what}"
-                ),
-            )
-            for what in STEPS
-        ],
-    )
+    definition = SagaDefinition(name="order", context=Order, steps=[_step(what) for what in STEPS])
     sagas = Sagas([definition], unit_of_work=unit_of_work, store=store)
 
     class WorkHandler:

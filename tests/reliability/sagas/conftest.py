@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from consumers.orders.messages import Order, OrderPlaced, Topics
 from consumers.orders.schema import Schema
+from cqrs_worker.events import WireEvent
 from tests.support.kafka import FAST_GROUP_SETTINGS, create_topic, publish_events
 from tests.support.processes import ManagedProcess, ProcessSet
 
@@ -57,7 +58,7 @@ class OrdersRig:
             **extra,
         }
 
-    def _start(self, target: str, *, name: str, env: Mapping[str, str]) -> ManagedProcess:
+    def start(self, target: str, *, name: str, env: Mapping[str, str]) -> ManagedProcess:
         command = "relay" if target.endswith(":relay") else "run"
         process = self.processes.start_python(
             ["-m", "cqrs_worker.cli", command, target, "--factory"], name=name, env=env
@@ -67,14 +68,14 @@ class OrdersRig:
 
     def start_orders(self) -> ManagedProcess:
         topics = f"{self.topics.orders},{self.topics.replies}"
-        return self._start(
+        return self.start(
             "consumers.orders.service:build",
             name="orders",
             env=self.env(CQRS_WORKER_TOPICS=topics, CQRS_WORKER_GROUP_ID=f"orders-{self.prefix}"),
         )
 
     def start_warehouse(self) -> ManagedProcess:
-        return self._start(
+        return self.start(
             "consumers.orders.warehouse:build",
             name="warehouse",
             env=self.env(
@@ -84,8 +85,8 @@ class OrdersRig:
         )
 
     def start_relays(self) -> None:
-        self._start("consumers.orders.service:relay", name="orders-relay", env=self.env())
-        self._start("consumers.orders.warehouse:relay", name="warehouse-relay", env=self.env())
+        self.start("consumers.orders.service:relay", name="orders-relay", env=self.env())
+        self.start("consumers.orders.warehouse:relay", name="warehouse-relay", env=self.env())
 
     def order(self, order_id: str, **fields: Any) -> OrderPlaced:
         values = {"sku": "sku-1", "quantity": 1, "amount": 10.0, "address": "1 Main St", **fields}
@@ -95,7 +96,7 @@ class OrdersRig:
             payload=Order(order_id=order_id, **values),
         )
 
-    async def place(self, orders: list[OrderPlaced]) -> None:
+    async def place(self, orders: Sequence[WireEvent[Any]]) -> None:
         await publish_events(self.kafka, orders)
 
     async def rows(self, query: sa.Select[Any]) -> list[Any]:

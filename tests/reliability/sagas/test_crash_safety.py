@@ -134,9 +134,9 @@ async def check_effects(rig: OrdersRig, expected: dict[str, str]) -> None:
         await rig.wait_until(effects_match, timeout=60, what="compensations applied", watch=[])
     for name, table in tables.items():
         have = await rig.per_order(table)
-        wrong = {o: (have.get(o, 0), want[name].get(o, 0)) for o in set(have) | set(want[name])}
-        wrong = {o: counts for o, counts in wrong.items() if counts[0] != counts[1]}
-        assert not wrong, f"{name}: (rows, expected) per order: {sorted(wrong.items())[:5]}"
+        counts = {o: (have.get(o, 0), want[name].get(o, 0)) for o in set(have) | set(want[name])}
+        off = {o: pair for o, pair in counts.items() if pair[0] != pair[1]}
+        assert not off, f"{name}: (rows, expected) per order: {sorted(off.items())[:5]}"
     # Timed-out ship steps did write their shipment (the carrier never answered) and were cancelled.
     voids = [o for o in expected if o.endswith("4") and int(o.split("-")[1]) % 50 == 4]
     assert all(want["cancellations"].get(o) == 1 for o in voids)

@@ -9,7 +9,14 @@ from consumers.orders.messages import Order, Shipped, StockReserved
 from consumers.orders.saga import order_saga
 from cqrs_worker import Command
 from cqrs_worker.errors import ConfigurationError
-from cqrs_worker.sagas import Fallback, LocalStep, RemoteStep, SagaDefinition, saga_table
+from cqrs_worker.sagas import (
+    Fallback,
+    LocalStep,
+    RemoteStep,
+    SagaDefinition,
+    SagaReply,
+    saga_table,
+)
 
 
 class Go(Command):
@@ -21,7 +28,11 @@ def local(name: str) -> LocalStep[Any]:
 
 
 def remote(name: str, **fields: Any) -> RemoteStep[Any]:
-    return RemoteStep(name=name, request=lambda call: Shipped.model_construct(), **fields)
+    return RemoteStep(
+        name=name,
+        request=lambda call: Shipped(payload=SagaReply(saga_id=call.saga_id, step=call.step)),
+        **fields,
+    )
 
 
 def test_the_order_saga_waits_for_two_reply_types() -> None:

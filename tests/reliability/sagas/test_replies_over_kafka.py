@@ -1,0 +1,75 @@
+"""Over Kafka, with real processes: the orders worker and its relay, the test as the warehouse.
+
+Each reply is published three times (the same event: a redelivery, as after a
+producer retry); the saga moves once per reply and every step runs once.
+"""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from consumers.orders.messages import Shipped, StockReserved
+from consumers.orders.service import saga_id_of
+from cqrs_worker.sagas import SagaReply
+from tests.reliability.sagas.conftest import OrdersRig
+
+
+@pytest.mark.reliability
+async def test_a_reply_published_three_times_moves_the_saga_once(orders_rig: OrdersRig) -> None:
+    rig = orders_rig
+    rig.start("consumers.orders.service:relay", name="orders-relay", env=rig.env())
+    worker = rig.start_orders()
+    worker.wait_for_line("running", timeout=60)
+    await rig.place([rig.order("o-1")])
+    saga_id = saga_id_of("o-1")
+    outbox = rig.schema.orders_outbox.table
+
+    async def published(name: str) -> int:
+        query = sa.select(sa.func.count()).select_from(outbox)
+        query = query.where(outbox.c.event_name == name, outbox.c.status == "published")
+        return int((await rig.rows(query))[0][0])
+
+    async def saga_step() -> tuple[str, int]:
+        t = rig.schema.sagas.table
+        rows = await rig.rows(sa.select(t.c.status, t.c.step).where(t.c.saga_id == saga_id))
+        return (rows[0][0], rows[0][1]) if rows else ("", -1)
+
+    async def reserve_sent() -> bool:
+        return await published("ReserveStock") == 1
+
+    await rig.wait_until(reserve_sent, timeout=60, what="ReserveStock published", watch=[worker])
+    reserved = StockReserved(
+        topic=rig.topics.replies,
+        partition_key="o-1",
+        payload=SagaReply(saga_id=saga_id, step="reserve_stock"),
+    )
+    await rig.place([reserved, reserved, reserved])
+
+    async def ship_sent() -> bool:
+        return await published("ShipOrder") == 1
+
+    await rig.wait_until(ship_sent, timeout=60, what="ShipOrder published", watch=[worker])
+    shipped = Shipped(
+        topic=rig.topics.replies,
+        partition_key="o-1",
+        payload=SagaReply(saga_id=saga_id, step="ship"),
+    )
+    await rig.place([shipped, shipped, shipped])
+
+    async def completed() -> bool:
+        return await saga_step() == ("completed", 3)
+
+    await rig.wait_until(completed, timeout=60, what="saga completed", watch=[worker])
+
+    async def inbox_has_all() -> bool:
+        t = rig.schema.orders_inbox
+        return int((await rig.rows(sa.select(sa.func.count()).select_from(t)))[0][0]) == 3
+
+    # OrderPlaced and one record per reply event: the two copies of each were duplicates.
+    await rig.wait_until(inbox_has_all, timeout=30, what="inbox records", watch=[worker])
+    assert await rig.per_order(rig.schema.payments) == {"o-1": 1}
+    assert await published("ShipOrder") == 1
+    assert await published("ReserveStock") == 1
+    worker.terminate()
+    assert worker.wait(timeout=30) == 0
