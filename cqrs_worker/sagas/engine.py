@@ -68,7 +68,15 @@ class SagaEngine:
             call = _call(definition, record, step.name)
             record.step_started_at = utcnow()
             if isinstance(action, RemoteStep):
-                await self._emit(action.request(call))
+                try:
+                    # A request that cannot be built (or written) fails the step.
+                    async with self._session.begin_nested():
+                        await self._emit(action.request(call))
+                except Exception as exc:
+                    if database_unreachable(exc):
+                        raise
+                    await self.step_failed(definition, record, f"{type(exc).__name__}: {exc}")
+                    continue
                 record.deadline = (
                     None
                     if action.timeout is None
@@ -181,9 +189,7 @@ class SagaEngine:
                 record.step_started_at = started
                 if action.compensation is not None:
                     call = _call(definition, record, definition.steps[entry["index"]].name)
-                    if isinstance(action, RemoteStep):
-                        await self._emit(action.compensation(call))
-                    elif not await self._local_compensation(definition, record, action, call):
+                    if not await self._compensation(definition, record, action, call):
                         return
                 entry["compensated"] = True
                 record.attempts = 0
@@ -197,18 +203,21 @@ class SagaEngine:
         record.status = SagaStatus.COMPENSATED
         logger.info("saga %s %s compensated", definition.name, record.saga_id)
 
-    async def _local_compensation(
+    async def _compensation(
         self,
         definition: SagaDefinition[Any],
         record: SagaRecord,
-        action: LocalStep[Any],
+        action: LocalStep[Any] | RemoteStep[Any],
         call: StepCall[Any],
     ) -> bool:
-        compensation = action.compensation
-        assert compensation is not None  # the caller checked
+        """Run (local) or send (remote) one compensation in a savepoint; ``False`` if it failed."""
+        compensation: Any = action.compensation
         try:
             async with self._session.begin_nested():
-                await self._send(compensation(call))
+                if isinstance(action, RemoteStep):
+                    await self._emit(compensation(call))
+                else:
+                    await self._send(compensation(call))
         except Exception as exc:
             if database_unreachable(exc):
                 raise

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cqrs_worker.errors import ConfigurationError
 from cqrs_worker.events import WireEvent
+from cqrs_worker.inbox.reachability import database_unreachable
 from cqrs_worker.inbox.unit_of_work import UnitOfWork
 from cqrs_worker.maps import EventMap
 from cqrs_worker.observability.saga_stats import SagaStats
@@ -185,13 +186,20 @@ class Sagas:
         """
         moved = 0
         while moved < self.settings.check_batch:
-            async with self.unit_of_work.transaction() as session:
-                skip = session.get_bind().dialect.name in _SKIP_LOCKED
-                due = await self.store.due(session, now=utcnow(), limit=1, skip_locked=skip)
-                if not due:
-                    break
-                record = due[0]
-                await self._expired(session, record)
+            saga_id: uuid.UUID | None = None
+            try:
+                async with self.unit_of_work.transaction() as session:
+                    skip = session.get_bind().dialect.name in _SKIP_LOCKED
+                    due = await self.store.due(session, now=utcnow(), limit=1, skip_locked=skip)
+                    if not due:
+                        break
+                    saga_id = due[0].saga_id
+                    await self._expired(session, due[0])
+            except Exception as exc:
+                if saga_id is None or database_unreachable(exc):
+                    raise
+                # A bug in a step's code must not hold up every other deadline: park it.
+                await self._park(saga_id, exc)
             moved += 1
         now = asyncio.get_running_loop().time()
         if now >= self._counts_due:
@@ -234,6 +242,17 @@ class Sagas:
             self.stats.by_status = await self.store.counts(session)
 
     # -- helpers ----------------------------------------------------------
+
+    async def _park(self, saga_id: uuid.UUID, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}"
+        logger.error(
+            "saga %s could not be moved; parked as failed: %s", saga_id, error, exc_info=exc
+        )
+        async with self.unit_of_work.transaction() as session:
+            record = await self.store.load(session, saga_id)
+            if record is not None:
+                record.status, record.error, record.deadline = SagaStatus.FAILED, error, None
+                await self.store.save(session, record)
 
     async def _expired(self, session: AsyncSession, record: SagaRecord) -> None:
         definition = self._definition(record.name)

@@ -6,6 +6,7 @@ outbox and delivers the replies.
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from typing import Any
 
@@ -188,3 +189,34 @@ async def test_a_compensation_that_keeps_failing_parks_the_saga_until_retried(
     # Failed undo attempts rolled back; b was undone once, a once.
     assert await rig.journal_entries("parked") == ["do a", "do b", "undo b", "undo a"]
     assert rig.journal.undo_attempts[("parked", "a")] == 4
+
+
+async def test_a_saga_that_cannot_be_moved_is_parked_and_holds_up_no_other(
+    saga_rig: SagaRig,
+) -> None:
+    from cqrs_worker.sagas import SagaRecord
+
+    rig = saga_rig
+    stranger = SagaRecord(
+        saga_id=uuid.uuid4(),
+        name="gone",
+        status=SagaStatus.RUNNING,
+        step=0,
+        variant=0,
+        context={},
+        deadline=datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC),
+    )
+    async with rig.engine.begin() as conn:
+        await rig.sagas.store.insert(conn, stranger)
+    saga_id = await rig.place("o-7")
+    async with rig.engine.begin() as conn:
+        t = rig.sagas.store.table
+        await conn.execute(
+            sa.update(t).where(t.c.saga_id == saga_id).values(deadline=stranger.deadline)
+        )
+    assert await rig.check_once() == 2
+    parked = await rig.saga(stranger.saga_id)
+    assert parked.status is SagaStatus.FAILED
+    assert parked.error is not None
+    assert parked.error.startswith("ConfigurationError: no saga definition named 'gone'")
+    assert (await rig.saga(saga_id)).status is SagaStatus.COMPENSATED
