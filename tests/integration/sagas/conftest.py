@@ -26,7 +26,13 @@ from cqrs_worker.events import WireEvent
 from cqrs_worker.request_mediator import RequestMediator
 from cqrs_worker.sagas import SagaRecord, Sagas, SagaStatus
 from cqrs_worker.testing import WorkerHarness, run_worker_in_memory
-from tests.integration.sagas.journal import Journal, bind, journal_saga, journal_table
+from tests.integration.sagas.journal import (
+    Journal,
+    bind,
+    broken_saga,
+    journal_saga,
+    journal_table,
+)
 
 
 @dataclass
@@ -113,6 +119,7 @@ async def saga_rig(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterat
     sagas, mediator, unit_of_work = wire(engine, schema, topics=topics, ship_timeout=600)
     # The journal saga runs on the same service: its own definition, its own commands.
     sagas.definitions["journal"] = journal_saga
+    sagas.definitions["broken"] = broken_saga
     container: Any = unit_of_work.container
     container.register_instance(Journal, journal)
     requests: RequestMap = (await container.resolve(RequestMediator)).request_map

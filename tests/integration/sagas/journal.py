@@ -7,12 +7,15 @@ how often the compensation of ``a`` fails before it works.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pydantic
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from consumers.orders.messages import Shipped
 from cqrs_worker import Command, RequestMap
-from cqrs_worker.sagas import Fallback, LocalStep, SagaDefinition, StepCall
+from cqrs_worker.sagas import Fallback, LocalStep, RemoteStep, SagaDefinition, StepCall
 
 
 class Plan(pydantic.BaseModel):
@@ -104,6 +107,18 @@ journal_saga = SagaDefinition(
     ],
     compensation_attempts=2,
     compensation_backoff=0.01,
+)
+
+
+def _unbuildable(call: StepCall[Plan]) -> Any:
+    raise ValueError(f"cannot build the request of {call.step}")
+
+
+#: A local step, then a remote one whose request cannot be built.
+broken_saga = SagaDefinition(
+    name="broken",
+    context=Plan,
+    steps=[_act("a"), RemoteStep(name="r", request=_unbuildable, replies=(Shipped,))],
 )
 
 

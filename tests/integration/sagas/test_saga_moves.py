@@ -220,3 +220,15 @@ async def test_a_saga_that_cannot_be_moved_is_parked_and_holds_up_no_other(
     assert parked.error is not None
     assert parked.error.startswith("ConfigurationError: no saga definition named 'gone'")
     assert (await rig.saga(saga_id)).status is SagaStatus.COMPENSATED
+
+
+async def test_a_request_that_cannot_be_built_fails_its_step(saga_rig: SagaRig) -> None:
+    from tests.integration.sagas.journal import Plan
+
+    rig = saga_rig
+    async with rig.sagas.unit_of_work.transaction():
+        saga_id = await rig.sagas.start("broken", Plan(tag="broken"))
+    record = await rig.saga(saga_id)
+    assert record.status is SagaStatus.COMPENSATED
+    assert record.error == "r: ValueError: cannot build the request of r"
+    assert await rig.journal_entries("broken") == ["do a", "undo a"]
