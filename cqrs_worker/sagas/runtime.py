@@ -30,11 +30,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cqrs_worker.errors import ConfigurationError
 from cqrs_worker.events import WireEvent
-from cqrs_worker.inbox.reachability import database_unreachable
 from cqrs_worker.inbox.unit_of_work import UnitOfWork
 from cqrs_worker.maps import EventMap
 from cqrs_worker.observability.saga_stats import SagaStats
 from cqrs_worker.request_mediator import RequestMediator
+from cqrs_worker.sagas.deadlines import check_deadlines
 from cqrs_worker.sagas.definition import (
     RemoteStep,
     SagaDefinition,
@@ -44,7 +44,7 @@ from cqrs_worker.sagas.definition import (
 )
 from cqrs_worker.sagas.engine import SagaEngine
 from cqrs_worker.sagas.settings import SagaSettings
-from cqrs_worker.sagas.store import SagaRecord, SagaStore, utcnow
+from cqrs_worker.sagas.store import SagaRecord, SagaStore
 
 if TYPE_CHECKING:
     from prometheus_client.registry import Collector
@@ -52,8 +52,6 @@ if TYPE_CHECKING:
 __all__ = ["Sagas"]
 
 logger = logging.getLogger(__name__)
-
-_SKIP_LOCKED = ("postgresql", "mysql", "mariadb")
 
 
 class Sagas:
@@ -112,9 +110,7 @@ class Sagas:
         the business key, e.g. ``uuid5`` of the order id, to start one saga per
         order however often the order is placed).
         """
-        definition = self._definition(
-            definition if isinstance(definition, str) else definition.name
-        )
+        definition = self.definition(definition if isinstance(definition, str) else definition.name)
         if not isinstance(context, definition.context):
             raise ConfigurationError(
                 f"saga {definition.name!r} takes a {definition.context.__qualname__} context, "
@@ -134,7 +130,7 @@ class Sagas:
             context=context.model_dump(mode="json"),
         )
         await self.store.insert(session, record)
-        await (await self._engine(session)).forward(definition, record)
+        await (await self.engine(session)).forward(definition, record)
         await self.store.save(session, record)
         return record.saga_id
 
@@ -152,7 +148,7 @@ class Sagas:
                 "reply %s names saga %s, which is not here", event.event_name, reply.saga_id
             )
             return
-        definition = self._definition(record.name)
+        definition = self.definition(record.name)
         if not self._waits_for(definition, record, reply.step, type(event)):
             # Late (after a timeout) or stray: the saga has moved on; nothing changes.
             logger.info(
@@ -165,7 +161,7 @@ class Sagas:
                 reply.step,
             )
             return
-        engine = await self._engine(session)
+        engine = await self.engine(session)
         if reply.ok:
             engine.step_done(definition, record, reply.result)
             await engine.forward(definition, record)
@@ -178,29 +174,8 @@ class Sagas:
         await self.store.save(session, record)
 
     async def check_deadlines(self) -> int:
-        """Move sagas whose deadline passed: time out waiting steps, retry compensations.
-
-        Each saga in a transaction of its own, locked with ``FOR UPDATE SKIP
-        LOCKED`` where the database has it (several workers share the work).
-        At most ``check_batch`` sagas per call; returns how many moved.
-        """
-        moved = 0
-        while moved < self.settings.check_batch:
-            saga_id: uuid.UUID | None = None
-            try:
-                async with self.unit_of_work.transaction() as session:
-                    skip = session.get_bind().dialect.name in _SKIP_LOCKED
-                    due = await self.store.due(session, now=utcnow(), limit=1, skip_locked=skip)
-                    if not due:
-                        break
-                    saga_id = due[0].saga_id
-                    await self._expired(session, due[0])
-            except Exception as exc:
-                if saga_id is None or database_unreachable(exc):
-                    raise
-                # A bug in a step's code must not hold up every other deadline: park it.
-                await self._park(saga_id, exc)
-            moved += 1
+        """Move sagas whose deadline passed now; how many (:mod:`cqrs_worker.sagas.deadlines`)."""
+        moved = await check_deadlines(self)
         now = asyncio.get_running_loop().time()
         if now >= self._counts_due:
             self._counts_due = now + self.settings.counts_interval
@@ -218,7 +193,7 @@ class Sagas:
                     f"saga {saga_id} is {record.status}; only failed sagas can be retried"
                 )
             record.attempts = 0
-            await (await self._engine(session)).compensate(self._definition(record.name), record)
+            await (await self.engine(session)).compensate(self.definition(record.name), record)
             await self.store.save(session, record)
         return record
 
@@ -243,32 +218,6 @@ class Sagas:
 
     # -- helpers ----------------------------------------------------------
 
-    async def _park(self, saga_id: uuid.UUID, exc: Exception) -> None:
-        error = f"{type(exc).__name__}: {exc}"
-        logger.error(
-            "saga %s could not be moved; parked as failed: %s", saga_id, error, exc_info=exc
-        )
-        async with self.unit_of_work.transaction() as session:
-            record = await self.store.load(session, saga_id)
-            if record is not None:
-                record.status, record.error, record.deadline = SagaStatus.FAILED, error, None
-                await self.store.save(session, record)
-
-    async def _expired(self, session: AsyncSession, record: SagaRecord) -> None:
-        definition = self._definition(record.name)
-        engine = await self._engine(session)
-        if record.status is SagaStatus.RUNNING:
-            logger.warning(
-                "saga %s %s: step %s timed out",
-                record.name,
-                record.saga_id,
-                definition.steps[record.step].name,
-            )
-            await engine.timed_out(definition, record)
-        else:
-            await engine.compensate(definition, record)
-        await self.store.save(session, record)
-
     def _waits_for(
         self, definition: SagaDefinition[Any], record: SagaRecord, step: str, reply: type[Any]
     ) -> bool:
@@ -278,7 +227,8 @@ class Sagas:
         action = action_of(current, record.variant)
         return current.name == step and isinstance(action, RemoteStep) and reply in action.replies
 
-    async def _engine(self, session: AsyncSession) -> SagaEngine:
+    async def engine(self, session: AsyncSession) -> SagaEngine:
+        """An engine moving sagas in ``session``'s transaction."""
         mediator = await self.unit_of_work.container.resolve(RequestMediator)
         return SagaEngine(
             session=session,
@@ -296,7 +246,8 @@ class Sagas:
             )
         return session
 
-    def _definition(self, name: str) -> SagaDefinition[Any]:
+    def definition(self, name: str) -> SagaDefinition[Any]:
+        """The definition named ``name``; ``ConfigurationError`` if there is none."""
         definition = self.definitions.get(name)
         if definition is None:
             raise ConfigurationError(

@@ -4,6 +4,7 @@ the warehouse worker, and one outbox relay per service (consumers/orders)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -127,6 +128,12 @@ class OrdersRig:
             await asyncio.sleep(0.2)
 
 
+SOAK = os.environ.get("CQRS_WORKER_SOAK") == "1"
+#: Long enough that no reply is late under the test's load, even with the worker killed
+#: three times (a late reply times its step out: a compensated saga that should complete).
+SHIP_TIMEOUT = 150.0 if SOAK else 30.0
+
+
 @pytest.fixture
 async def orders_rig(
     kafka_bootstrap: str, postgres_url: str, processes: ProcessSet
@@ -144,7 +151,7 @@ async def orders_rig(
     )
     try:
         yield OrdersRig(
-            kafka_bootstrap, postgres_url, engine, schema, prefix, topics, processes, 20.0
+            kafka_bootstrap, postgres_url, engine, schema, prefix, topics, processes, SHIP_TIMEOUT
         )
     finally:
         processes.stop_all()

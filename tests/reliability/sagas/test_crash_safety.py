@@ -21,9 +21,8 @@ import sqlalchemy as sa
 
 from consumers.orders.messages import OrderPlaced
 from consumers.orders.service import saga_id_of
-from tests.reliability.sagas.conftest import OrdersRig
+from tests.reliability.sagas.conftest import SOAK, OrdersRig
 
-SOAK = os.environ.get("CQRS_WORKER_SOAK") == "1"
 ORDERS = 1000 if SOAK else 150
 KILLS = 3
 
