@@ -67,12 +67,14 @@ class OrdersRig:
         self.started.append(process)
         return process
 
-    def start_orders(self) -> ManagedProcess:
+    def start_orders(self, **extra: str) -> ManagedProcess:
         topics = f"{self.topics.orders},{self.topics.replies}"
         return self.start(
             "consumers.orders.service:build",
             name="orders",
-            env=self.env(CQRS_WORKER_TOPICS=topics, CQRS_WORKER_GROUP_ID=f"orders-{self.prefix}"),
+            env=self.env(
+                CQRS_WORKER_TOPICS=topics, CQRS_WORKER_GROUP_ID=f"orders-{self.prefix}", **extra
+            ),
         )
 
     def start_warehouse(self) -> ManagedProcess:

@@ -6,6 +6,9 @@ producer retry); the saga moves once per reply and every step runs once.
 
 from __future__ import annotations
 
+import asyncio
+import urllib.request
+
 import pytest
 import sqlalchemy as sa
 
@@ -16,10 +19,16 @@ from tests.reliability.sagas.conftest import OrdersRig
 
 
 @pytest.mark.reliability
-async def test_a_reply_published_three_times_moves_the_saga_once(orders_rig: OrdersRig) -> None:
+async def test_a_reply_published_three_times_moves_the_saga_once(
+    orders_rig: OrdersRig, free_tcp_port: int
+) -> None:
     rig = orders_rig
     rig.start("consumers.orders.service:relay", name="orders-relay", env=rig.env())
-    worker = rig.start_orders()
+    worker = rig.start_orders(
+        CQRS_WORKER_HEALTH_PORT=str(free_tcp_port),
+        CQRS_WORKER_HEALTH_HOST="127.0.0.1",
+        CQRS_WORKER_SAGAS_COUNTS_INTERVAL="0.2",
+    )
     worker.wait_for_line("running", timeout=60)
     await rig.place([rig.order("o-1")])
     saga_id = saga_id_of("o-1")
@@ -71,5 +80,24 @@ async def test_a_reply_published_three_times_moves_the_saga_once(orders_rig: Ord
     assert await rig.per_order(rig.schema.payments) == {"o-1": 1}
     assert await published("ShipOrder") == 1
     assert await published("ReserveStock") == 1
+
+    # The worker that runs the sagas serves their families next to its own.
+    url = f"http://127.0.0.1:{free_tcp_port}/metrics"
+    completed_gauge = 'cqrs_worker_sagas{definition="order",status="completed"} 1.0'
+
+    async def scraped() -> bool:
+        return completed_gauge in await asyncio.to_thread(_get, url)
+
+    await rig.wait_until(scraped, timeout=30, what="the saga gauge", watch=[worker])
+    text = await asyncio.to_thread(_get, url)
+    assert "# HELP cqrs_worker_saga_step_duration_seconds" in text
+    for step in ("reserve_stock", "charge_payment", "ship"):
+        count = f'cqrs_worker_saga_step_duration_seconds_count{{definition="order",step="{step}"}}'
+        assert f"{count} 1.0" in text
     worker.terminate()
     assert worker.wait(timeout=30) == 0
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as response:  # our own worker
+        return str(response.read().decode())
