@@ -30,6 +30,7 @@ from tests.integration.sagas.journal import (
     Journal,
     bind,
     broken_saga,
+    courier_saga,
     journal_saga,
     journal_table,
 )
@@ -120,6 +121,7 @@ async def saga_rig(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterat
     # The journal saga runs on the same service: its own definition, its own commands.
     sagas.definitions["journal"] = journal_saga
     sagas.definitions["broken"] = broken_saga
+    sagas.definitions["courier"] = courier_saga
     container: Any = unit_of_work.container
     container.register_instance(Journal, journal)
     requests: RequestMap = (await container.resolve(RequestMediator)).request_map

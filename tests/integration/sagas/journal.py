@@ -13,7 +13,7 @@ import pydantic
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from consumers.orders.messages import Shipped
+from consumers.orders.messages import ShipOrder, Shipped
 from cqrs_worker import Command, RequestMap
 from cqrs_worker.sagas import Fallback, LocalStep, RemoteStep, SagaDefinition, StepCall
 
@@ -119,6 +119,29 @@ broken_saga = SagaDefinition(
     name="broken",
     context=Plan,
     steps=[_act("a"), RemoteStep(name="r", request=_unbuildable, replies=(Shipped,))],
+)
+
+
+def _ship(address: str) -> Any:
+    def request(call: StepCall[Plan]) -> ShipOrder:
+        payload = call.message(order_id=call.context.tag, address=address)
+        return ShipOrder(topic="wh", payload=payload)
+
+    return request
+
+
+#: A remote step with a remote fallback: another carrier when the first says no.
+courier_saga = SagaDefinition(
+    name="courier",
+    context=Plan,
+    steps=[
+        Fallback(
+            step=RemoteStep(name="ship", request=_ship("fast"), replies=(Shipped,), timeout=600),
+            fallback=RemoteStep(
+                name="ship_slow", request=_ship("slow"), replies=(Shipped,), timeout=600
+            ),
+        )
+    ],
 )
 
 

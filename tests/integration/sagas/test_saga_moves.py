@@ -232,3 +232,22 @@ async def test_a_request_that_cannot_be_built_fails_its_step(saga_rig: SagaRig) 
     assert record.status is SagaStatus.COMPENSATED
     assert record.error == "r: ValueError: cannot build the request of r"
     assert await rig.journal_entries("broken") == ["do a", "undo a"]
+
+
+async def test_a_remote_fallback_replaces_a_remote_step_that_says_no(saga_rig: SagaRig) -> None:
+    from tests.integration.sagas.journal import Plan
+
+    rig = saga_rig
+    async with rig.sagas.unit_of_work.transaction():
+        saga_id = await rig.sagas.start("courier", Plan(tag="courier"))
+    await rig.deliver(reply(rig, Shipped, saga_id, "ship", ok=False, error="no van"))
+    first, second = await rig.requests("ShipOrder")
+    assert (first["address"], second["address"]) == ("fast", "slow")
+    assert second["step"] == "ship"  # replies name the step's place, whichever variant runs
+    record = await rig.saga(saga_id)
+    assert (record.status, record.variant) == (SagaStatus.RUNNING, 1)
+    await rig.deliver(reply(rig, Shipped, saga_id, "ship", result={"carrier": "slow"}))
+    record = await rig.saga(saga_id)
+    assert record.status is SagaStatus.COMPLETED
+    assert [(s["name"], s["variant"]) for s in record.steps] == [("ship_slow", 1)]
+    assert record.results == {"ship": {"carrier": "slow"}}
