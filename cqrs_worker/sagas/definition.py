@@ -187,6 +187,7 @@ class SagaDefinition(Generic[C]):
                             f"saga {self.name!r}: step {action.name!r} timeout must be > 0"
                         )
                     for reply in action.replies:
+                        _check_reply(self.name, action.name, reply)
                         self._by_reply[reply] = index
 
     def step(self, index: int) -> Step:
@@ -195,6 +196,16 @@ class SagaDefinition(Generic[C]):
     def reply_types(self) -> tuple[type[WireEvent[Any]], ...]:
         """Every reply event class a step of this saga waits for."""
         return tuple(self._by_reply)
+
+
+def _check_reply(saga: str, step: str, reply: type[Any]) -> None:
+    payload = getattr(reply, "model_fields", {}).get("payload")
+    kind = getattr(payload, "annotation", None)
+    if not (isinstance(kind, type) and issubclass(kind, SagaReply)):
+        raise ConfigurationError(
+            f"saga {saga!r}: step {step!r} waits for {reply.__qualname__}, whose payload "
+            f"must be a SagaReply: class {reply.__name__}(NotificationEvent[SagaReply])"
+        )
 
 
 def variants(step: Step) -> tuple[Action, ...]:

@@ -5,7 +5,7 @@ from typing import Any
 import pydantic
 import pytest
 
-from consumers.orders.messages import Order, Shipped, StockReserved
+from consumers.orders.messages import Order, OrderPlaced, Shipped, StockReserved
 from consumers.orders.saga import order_saga
 from cqrs_worker import Command
 from cqrs_worker.errors import ConfigurationError
@@ -56,6 +56,7 @@ def test_a_fallback_takes_its_step_s_place_and_name() -> None:
         ({"steps": [remote("a", replies=())]}, "remote step 'a' names no reply"),
         ({"steps": [remote("a", replies=(Shipped,), timeout=0)]}, "timeout must be > 0"),
         ({"steps": [local("a")], "compensation_attempts": 0}, "compensation_attempts"),
+        ({"steps": [remote("a", replies=(OrderPlaced,))]}, "payload must be a SagaReply"),
     ],
 )
 def test_a_wrong_definition_says_what_to_fix(fields: dict[str, Any], message: str) -> None:
