@@ -2,9 +2,9 @@
 
 Concurrent order sagas on PostgreSQL, across the orders and warehouse services
 over Kafka; one order in ten fails at each step and a few wait on a carrier
-that never answers (their ship step times out). The orders worker is
-SIGKILLed three times at random moments while sagas are in flight and
-started again. Then every saga is completed or compensated, never half, and
+that never answers (their ship step times out). Two orders workers share
+the work; one of them is SIGKILLed three times at random moments while
+sagas are in flight and started again. Then every saga is completed or compensated, never half, and
 counting rows shows each step's effect and each compensation happened
 exactly once. ``CQRS_WORKER_SOAK=1`` runs the full 1,000 sagas.
 """
@@ -55,8 +55,9 @@ async def test_every_saga_ends_whole_after_three_sigkills(orders_rig: OrdersRig)
     rng = random.Random(os.environ.get("CQRS_WORKER_TEST_SEED", "sagas"))
     rig.start_relays()
     warehouse = rig.start_warehouse()
-    orders_worker = rig.start_orders()
-    for process in (warehouse, orders_worker):
+    # Two orders workers in one group: the deadline check runs in both (SKIP LOCKED).
+    orders_workers = [rig.start_orders(), rig.start_orders()]
+    for process in (warehouse, *orders_workers):
         process.wait_for_line("running", timeout=60)
     placed, expected = orders(rig, ORDERS)
     await rig.place(placed)
@@ -73,16 +74,17 @@ async def test_every_saga_ends_whole_after_three_sigkills(orders_rig: OrdersRig)
             return await finished() >= target
 
         await rig.wait_until(reached, timeout=120, what=f"{target} sagas finished", watch=[])
-        orders_worker.kill()
-        orders_worker.wait(timeout=10)
+        victim = orders_workers[kill % 2]
+        victim.kill()
+        victim.wait(timeout=10)
         assert await finished() < ORDERS, "the kill must land while sagas run"
-        orders_worker = rig.start_orders()
+        orders_workers[kill % 2] = rig.start_orders()
 
     async def all_finished() -> bool:
         return await finished() == ORDERS
 
     await rig.wait_until(
-        all_finished, timeout=180, what="every saga finished", watch=[orders_worker, warehouse]
+        all_finished, timeout=180, what="every saga finished", watch=[*orders_workers, warehouse]
     )
     await check_effects(rig, expected)
 
