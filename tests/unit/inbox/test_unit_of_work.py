@@ -200,9 +200,13 @@ async def test_a_transaction_outside_a_delivery_works_like_one(engine: AsyncEngi
         assert await h.count(h.tables.participants) == 1
         assert await outbox_names(h) == ["ParticipantAdded"]
         assert await h.count(h.tables.inbox) == 0, "no inbox record outside a delivery"
-        with pytest.raises(RuntimeError, match="changed my mind"):
+
+        async def change_mind() -> None:
             async with h.unit_of_work.transaction():
                 await mediator.send(JoinMeeting(user="bob", meeting="m1"))
                 raise RuntimeError("changed my mind")
+
+        with pytest.raises(RuntimeError, match="changed my mind"):
+            await change_mind()
         assert await h.count(h.tables.participants) == 1
         assert await outbox_names(h) == ["ParticipantAdded"]
