@@ -7,6 +7,9 @@
 * ``retry MODULE:ATTR ID`` -- compensate a ``failed`` saga again, now
 * ``diagram MODULE:ATTR`` -- a Mermaid flowchart of a definition (or of each
   definition of a :class:`~cqrs_worker.sagas.Sagas`)
+* ``purge MODULE:ATTR --older-than SECONDS`` -- delete completed and
+  compensated sagas not moved for that long (never running or failed ones)
+* ``ddl [--dialect postgresql] [--table sagas]`` -- the CREATE statements
 
 ``MODULE:ATTR`` names the service's :class:`~cqrs_worker.sagas.Sagas` (with
 ``--factory``: a callable returning it); its unit of work's database and
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import json
 import sys
 import uuid
@@ -44,11 +48,22 @@ def add_parser(subparsers: Any) -> None:
         command = commands.add_parser(name, help=text)
         add_target_arguments(command)
         command.add_argument("saga_id", metavar="ID", help="the saga's id (a uuid)")
+    purge = commands.add_parser("purge", help="delete finished sagas older than a cut-off")
+    add_target_arguments(purge)
+    purge.add_argument("--older-than", type=float, required=True, metavar="SECONDS")
+    ddl = commands.add_parser("ddl", help="print the CREATE statements")
+    ddl.add_argument("--dialect", default="postgresql", help="postgresql, mysql, mariadb or sqlite")
+    ddl.add_argument("--table", default="sagas", help="table name (default sagas)")
     parser.set_defaults(handler=_handle)
 
 
 def _handle(args: argparse.Namespace) -> int:
     try:
+        if args.sagas_command == "ddl":
+            from cqrs_worker.sagas.table import saga_ddl
+
+            sys.stdout.write(saga_ddl(args.dialect, name=args.table))
+            return 0
         configure_logging(args.log_level.upper(), args.log_format)
         return asyncio.run(_command(args))
     except ConfigurationError as exc:
@@ -83,6 +98,21 @@ async def _command(args: argparse.Namespace) -> int:
                 _say("no sagas")
             for record in failed:
                 _say(f"failed {record.saga_id} {record.name}: {record.error}")
+            return 0
+        if args.sagas_command == "purge":
+            if args.older_than < 0:
+                raise ConfigurationError("--older-than must be 0 or more seconds")
+            before = datetime.datetime.now(datetime.UTC) - datetime.timedelta(
+                seconds=args.older_than
+            )
+            total = 0
+            while True:
+                async with sagas.unit_of_work.session_factory.begin() as session:
+                    deleted = await sagas.store.purge(session, before=before)
+                total += deleted
+                if deleted == 0:
+                    break
+            _say(f"deleted {total} saga(s)")
             return 0
         if args.sagas_command == "recover":
             moved = total = await sagas.check_deadlines()

@@ -25,7 +25,7 @@ from cqrs_worker.sagas.diagram import mermaid
 from cqrs_worker.sagas.runtime import Sagas
 from cqrs_worker.sagas.settings import SagaSettings
 from cqrs_worker.sagas.store import SagaRecord, SagaStore
-from cqrs_worker.sagas.table import DEFAULT_SAGA_TABLE_NAME, saga_table
+from cqrs_worker.sagas.table import DEFAULT_SAGA_TABLE_NAME, saga_ddl, saga_table
 
 __all__ = [
     "DEFAULT_SAGA_TABLE_NAME",
@@ -42,5 +42,6 @@ __all__ = [
     "Sagas",
     "StepCall",
     "mermaid",
+    "saga_ddl",
     "saga_table",
 ]

@@ -110,6 +110,29 @@ class SagaStore:
         )
         return {(name, status): int(count) for name, status, count in rows}
 
+    async def purge(self, db: Executor, *, before: datetime.datetime, limit: int = 10_000) -> int:
+        """Delete up to ``limit`` completed or compensated sagas last moved before ``before``.
+
+        Running, compensating and failed sagas are never purged. Call again
+        while it returns ``limit``. A reply for a purged saga is logged and ignored.
+        """
+        t = self.table
+        finished = (SagaStatus.COMPLETED.value, SagaStatus.COMPENSATED.value)
+        ids = (
+            (
+                await db.execute(
+                    sa.select(t.c.saga_id)
+                    .where(t.c.status.in_(finished), t.c.updated_at < before)
+                    .limit(limit)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if ids:
+            await db.execute(sa.delete(t).where(t.c.saga_id.in_(ids)))
+        return len(ids)
+
     async def listing(
         self, db: Executor, *, statuses: Sequence[SagaStatus], limit: int
     ) -> list[SagaRecord]:

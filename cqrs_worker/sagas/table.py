@@ -26,13 +26,15 @@ The index on ``(status, deadline)`` is what the deadline check reads.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from cqrs_worker.errors import ConfigurationError
 from cqrs_worker.outbox.table import UtcDateTime
 
-__all__ = ["DEFAULT_SAGA_TABLE_NAME", "saga_table"]
+__all__ = ["DEFAULT_SAGA_TABLE_NAME", "saga_ddl", "saga_table"]
 
 DEFAULT_SAGA_TABLE_NAME = "sagas"
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,47}")
@@ -64,3 +66,22 @@ def saga_table(metadata: sa.MetaData, *, name: str = DEFAULT_SAGA_TABLE_NAME) ->
         sa.Column("updated_at", UtcDateTime(), nullable=False),
         sa.Index(f"ix_{name}_status_deadline", "status", "deadline"),
     )
+
+
+def saga_ddl(dialect: str, *, name: str = DEFAULT_SAGA_TABLE_NAME) -> str:
+    """The ``CREATE`` statements (table and index) for ``dialect``."""
+    dialects: dict[str, Callable[[], sa.Dialect]] = {
+        "postgresql": postgresql.dialect,
+        "mysql": mysql.dialect,
+        "mariadb": lambda: mysql.dialect(is_mariadb=True),
+        "sqlite": sqlite.dialect,
+    }
+    if dialect not in dialects:
+        raise ConfigurationError(
+            f"no saga DDL for dialect {dialect!r}; choose one of {', '.join(dialects)}"
+        )
+    target = dialects[dialect]()
+    table = saga_table(sa.MetaData(), name=name)
+    statements = [str(sa.schema.CreateTable(table).compile(dialect=target)).strip()]
+    statements += [str(sa.schema.CreateIndex(i).compile(dialect=target)) for i in table.indexes]
+    return ";\n\n".join(statements) + ";\n"

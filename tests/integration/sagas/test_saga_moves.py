@@ -251,3 +251,22 @@ async def test_a_remote_fallback_replaces_a_remote_step_that_says_no(saga_rig: S
     assert record.status is SagaStatus.COMPLETED
     assert [(s["name"], s["variant"]) for s in record.steps] == [("ship_slow", 1)]
     assert record.results == {"ship": {"carrier": "slow"}}
+
+
+async def test_purge_deletes_finished_sagas_only(saga_rig: SagaRig) -> None:
+    from tests.integration.sagas.journal import Plan
+
+    rig = saga_rig
+    running = await rig.place("o-purge")
+    async with rig.sagas.unit_of_work.transaction():
+        done = await rig.sagas.start("journal", Plan(tag="purge"))
+        undone = await rig.sagas.start("journal", Plan(tag="purge2", fail_at="c"))
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=5)
+    async with rig.engine.begin() as conn:
+        assert await rig.sagas.store.purge(conn, before=later, limit=1) == 1
+        assert await rig.sagas.store.purge(conn, before=later) == 1
+        assert await rig.sagas.store.purge(conn, before=later) == 0
+    async with rig.engine.connect() as conn:
+        assert await rig.sagas.store.load(conn, done, lock=False) is None
+        assert await rig.sagas.store.load(conn, undone, lock=False) is None
+    assert (await rig.saga(running)).status is SagaStatus.RUNNING

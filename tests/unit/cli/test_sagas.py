@@ -73,6 +73,16 @@ def test_status_show_and_retry(failed_saga: uuid.UUID, capsys: pytest.CaptureFix
     )
     assert main(["sagas", "recover", TARGET, "--factory"]) == 0
     assert capsys.readouterr().out == "moved 0 saga(s) whose deadline had passed\n"
+    # Finished sagas go; a running one stays, however old.
+    running = asyncio.run(_start_running())
+    assert main(["sagas", "purge", TARGET, "--older-than", "3600", "--factory"]) == 0
+    assert capsys.readouterr().out == "deleted 0 saga(s)\n"
+    assert main(["sagas", "purge", TARGET, "--older-than", "0", "--factory"]) == 0
+    assert capsys.readouterr().out == "deleted 1 saga(s)\n"
+    assert main(["sagas", "status", TARGET, "--factory"]) == 0
+    assert capsys.readouterr().out == "journal\trunning\t1\n"
+    assert main(["sagas", "show", TARGET, str(running), "--factory"]) == 0
+    assert "status: running" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -83,6 +93,7 @@ def test_status_show_and_retry(failed_saga: uuid.UUID, capsys: pytest.CaptureFix
         (["retry", TARGET, str(uuid.UUID(int=1)), "--factory"], "no saga 00000000-0000-0000-0000"),
         (["status", "tests.unit.cli.nothing_here:x"], "tests.unit.cli.nothing_here"),
         (["diagram", "consumers.orders.saga:define"], "pass --factory"),
+        (["purge", TARGET, "--older-than", "-1", "--factory"], "--older-than must be 0 or more"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
@@ -102,6 +113,31 @@ def test_retrying_a_saga_that_is_not_failed_is_refused(
     capsys.readouterr()
     assert main(["sagas", "retry", TARGET, str(failed_saga), "--factory"]) == 2
     assert "is compensated; only failed sagas can be retried" in capsys.readouterr().err
+
+
+async def _start_running() -> uuid.UUID:
+    """A journal saga left running (its row says so, as if a step waited)."""
+    sagas = sagas_app.build()
+    async with sagas.unit_of_work.transaction() as session:
+        saga_id = await sagas.start("journal", Plan(tag="running"))
+        record = await sagas.store.load(session, saga_id)
+        assert record is not None
+        record.status = SagaStatus.RUNNING
+        await sagas.store.save(session, record)
+    await sagas.unit_of_work.session_factory.kw["bind"].dispose()
+    return saga_id
+
+
+def test_ddl(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sagas", "ddl", "--dialect", "postgresql", "--table", "order_sagas"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("CREATE TABLE order_sagas (")
+    assert "deadline TIMESTAMP WITH TIME ZONE" in out
+    assert main(["sagas", "ddl", "--dialect", "oracle"]) == 2
+    assert capsys.readouterr().err == (
+        "cqrs-worker sagas: no saga DDL for dialect 'oracle'; "
+        "choose one of postgresql, mysql, mariadb, sqlite\n"
+    )
 
 
 def test_diagram(capsys: pytest.CaptureFixture[str]) -> None:

@@ -71,3 +71,20 @@ def test_the_table_name_must_be_a_plain_identifier() -> None:
     with pytest.raises(ConfigurationError, match="plain SQL identifier"):
         saga_table(sa.MetaData(), name="sagas; drop")
     assert saga_table(sa.MetaData()).name == "sagas"
+
+
+def test_the_ddl_creates_the_table_sqlalchemy_defines(tmp_path: Any) -> None:
+    import sqlite3
+
+    from cqrs_worker.sagas import saga_ddl
+
+    with sqlite3.connect(tmp_path / "ddl.db") as conn:
+        conn.executescript(saga_ddl("sqlite", name="my_sagas"))
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(my_sagas)")]
+        indexes = [row[1] for row in conn.execute("PRAGMA index_list(my_sagas)")]
+    import sqlalchemy as sa
+
+    assert columns == [c.name for c in saga_table(sa.MetaData()).columns]
+    assert "ix_my_sagas_status_deadline" in indexes
+    with pytest.raises(ConfigurationError, match="no saga DDL for dialect 'oracle'"):
+        saga_ddl("oracle")
