@@ -26,9 +26,10 @@ Settings: ``ORDERS_DATABASE_URL`` (or ``_FILE``), ``ORDERS_KAFKA`` (the
 relays' bootstrap servers), ``ORDERS_PREFIX`` (table name prefix, default
 ``orders``), ``ORDERS_TOPIC`` / ``ORDERS_REPLIES_TOPIC`` /
 ``ORDERS_WAREHOUSE_TOPIC`` (defaults ``orders``, ``order-replies``,
-``warehouse``), ``ORDERS_SHIP_TIMEOUT`` (seconds, default 60). The workers
-subscribe with ``CQRS_WORKER_TOPICS``: the orders worker to the orders and
-replies topics, the warehouse worker to the warehouse topic.
+``warehouse``), ``ORDERS_REPLY_TIMEOUT`` (seconds the saga waits for each
+warehouse reply, default 60). The workers subscribe with
+``CQRS_WORKER_TOPICS``: the orders worker to the orders and replies topics,
+the warehouse worker to the warehouse topic.
 ``python -m consumers.orders.schema`` creates the tables.
 
 The business rules stand in for real services: the warehouse holds 100 of

@@ -19,7 +19,7 @@ from cqrs_worker.sagas import LocalStep, RemoteStep, SagaDefinition, StepCall
 Call = StepCall[Order]
 
 
-def define(topics: Topics, *, ship_timeout: float = 60.0) -> SagaDefinition[Order]:
+def define(topics: Topics, *, reply_timeout: float = 60.0) -> SagaDefinition[Order]:
     """The definition, with this deployment's topics."""
     to_warehouse = topics.warehouse
     return SagaDefinition(
@@ -41,7 +41,7 @@ def define(topics: Topics, *, ship_timeout: float = 60.0) -> SagaDefinition[Orde
                     partition_key=c.context.order_id,
                     payload=c.message(order_id=c.context.order_id),
                 ),
-                timeout=ship_timeout,
+                timeout=reply_timeout,
             ),
             LocalStep(
                 name="charge_payment",
@@ -65,7 +65,7 @@ def define(topics: Topics, *, ship_timeout: float = 60.0) -> SagaDefinition[Orde
                     partition_key=c.context.order_id,
                     payload=c.message(order_id=c.context.order_id),
                 ),
-                timeout=ship_timeout,
+                timeout=reply_timeout,
             ),
         ],
     )

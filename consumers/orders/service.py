@@ -84,7 +84,7 @@ class RefundPaymentHandler:
 
 
 def wire(
-    engine: AsyncEngine, schema: Schema, *, topics: Topics, ship_timeout: float = 60.0
+    engine: AsyncEngine, schema: Schema, *, topics: Topics, reply_timeout: float = 60.0
 ) -> tuple[Sagas, EventMediator, UnitOfWork]:
     """The saga set, the event mediator and the unit of work of the orders service."""
     container = DefaultContainer()
@@ -96,7 +96,7 @@ def wire(
         outbox=schema.orders_outbox,
     )
     sagas = Sagas(
-        [define(topics, ship_timeout=ship_timeout)], unit_of_work=unit_of_work, store=schema.sagas
+        [define(topics, reply_timeout=reply_timeout)], unit_of_work=unit_of_work, store=schema.sagas
     )
     container.register_instance(Sagas, sagas)
     events = EventMap()
@@ -119,7 +119,7 @@ def _wire() -> tuple[Sagas, EventMediator, UnitOfWork]:
         engine,
         Schema(),
         topics=Topics.from_env(),
-        ship_timeout=float(os.environ.get("ORDERS_SHIP_TIMEOUT", "60")),
+        reply_timeout=float(os.environ.get("ORDERS_REPLY_TIMEOUT", "60")),
     )
 
 

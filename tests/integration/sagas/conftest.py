@@ -117,7 +117,7 @@ async def saga_rig(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterat
     async with engine.begin() as conn:
         await conn.run_sync(schema.metadata.create_all)
     topics = Topics(orders=f"orders-{suffix}", replies=f"replies-{suffix}", warehouse="wh")
-    sagas, mediator, unit_of_work = wire(engine, schema, topics=topics, ship_timeout=600)
+    sagas, mediator, unit_of_work = wire(engine, schema, topics=topics, reply_timeout=600)
     # The journal saga runs on the same service: its own definition, its own commands.
     sagas.definitions["journal"] = journal_saga
     sagas.definitions["broken"] = broken_saga

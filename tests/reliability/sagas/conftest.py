@@ -31,7 +31,7 @@ class OrdersRig:
     prefix: str
     topics: Topics
     processes: ProcessSet
-    ship_timeout: float
+    reply_timeout: float
     started: list[ManagedProcess] = field(default_factory=list)
 
     def env(self, **extra: str) -> dict[str, str]:
@@ -43,7 +43,7 @@ class OrdersRig:
             "ORDERS_TOPIC": self.topics.orders,
             "ORDERS_REPLIES_TOPIC": self.topics.replies,
             "ORDERS_WAREHOUSE_TOPIC": self.topics.warehouse,
-            "ORDERS_SHIP_TIMEOUT": str(self.ship_timeout),
+            "ORDERS_REPLY_TIMEOUT": str(self.reply_timeout),
             "ORDERS_POOL_SIZE": "5",
             "CQRS_WORKER_KAFKA_BOOTSTRAP": self.kafka,
             "CQRS_WORKER_HEALTH_PORT": "0",
@@ -133,7 +133,7 @@ class OrdersRig:
 SOAK = os.environ.get("CQRS_WORKER_SOAK") == "1"
 #: Long enough that no reply is late under the test's load, even with the worker killed
 #: three times (a late reply times its step out: a compensated saga that should complete).
-SHIP_TIMEOUT = 150.0 if SOAK else 30.0
+REPLY_TIMEOUT = 150.0 if SOAK else 30.0
 
 
 @pytest.fixture
@@ -153,7 +153,7 @@ async def orders_rig(
     )
     try:
         yield OrdersRig(
-            kafka_bootstrap, postgres_url, engine, schema, prefix, topics, processes, SHIP_TIMEOUT
+            kafka_bootstrap, postgres_url, engine, schema, prefix, topics, processes, REPLY_TIMEOUT
         )
     finally:
         processes.stop_all()
