@@ -82,7 +82,8 @@ class SagaMessage(pydantic.BaseModel):
 
 
 class SagaReply(SagaMessage):
-    """The payload of a reply: ``ok=False`` (with ``error``) fails the step.
+    """The payload of a reply (``saga_id`` and ``step`` copied from the request):
+    ``ok=False`` (with ``error``) fails the step.
 
     ``result`` is kept in the saga's step results (readable by later steps).
     """
@@ -94,7 +95,12 @@ class SagaReply(SagaMessage):
 
 @dataclass(frozen=True, slots=True)
 class StepCall(Generic[C]):
-    """What a step's builders get: the saga, its context and earlier results."""
+    """What a step's builders get: the saga, its context and earlier results.
+
+    ``step`` is the name of the running step (a fallback's own name when it
+    runs); a request carries it and its reply must name it again.
+    ``results`` are keyed by the step's place (the primary's name).
+    """
 
     saga_id: uuid.UUID
     step: str

@@ -65,7 +65,7 @@ class SagaEngine:
         while record.status is SagaStatus.RUNNING and record.step < len(definition.steps):
             step = definition.steps[record.step]
             action = action_of(step, record.variant)
-            call = _call(definition, record, step.name)
+            call = _call(definition, record, action.name)
             record.step_started_at = utcnow()
             if isinstance(action, RemoteStep):
                 try:
@@ -172,7 +172,38 @@ class SagaEngine:
             definition, record, f"no reply within {getattr(action, 'timeout', 0)}s"
         )
         if record.status is SagaStatus.RUNNING:  # a fallback takes the step's place
+            await self._abandon(definition, record, action)
             await self.forward(definition, record)
+
+    async def _abandon(
+        self, definition: SagaDefinition[Any], record: SagaRecord, action: Any
+    ) -> None:
+        """Compensate a timed-out step now that its fallback replaces it.
+
+        Its late reply will be ignored (replies name the variant's step), so
+        whatever it did is undone now, whether the saga completes or not.
+        """
+        steps = [dict(entry) for entry in record.steps]
+        entry = steps[-1]
+        if action.compensation is not None:
+            try:
+                async with self._session.begin_nested():
+                    await self._emit(action.compensation(_call(definition, record, action.name)))
+            except Exception as exc:
+                if database_unreachable(exc):
+                    raise
+                # Left for the saga's compensation, should it compensate.
+                logger.warning(
+                    "saga %s %s: the compensation of %s could not be sent (%s: %s)",
+                    definition.name,
+                    record.saga_id,
+                    action.name,
+                    type(exc).__name__,
+                    exc,
+                )
+                return
+        entry["compensated"] = True
+        record.steps = steps
 
     async def compensate(self, definition: SagaDefinition[Any], record: SagaRecord) -> None:
         """Compensate the finished steps, last first, each once; park as ``failed`` when one
@@ -188,7 +219,7 @@ class SagaEngine:
                 started = utcnow()
                 record.step_started_at = started
                 if action.compensation is not None:
-                    call = _call(definition, record, definition.steps[entry["index"]].name)
+                    call = _call(definition, record, action.name)
                     if not await self._compensation(definition, record, action, call):
                         return
                 entry["compensated"] = True
@@ -248,6 +279,8 @@ class SagaEngine:
 
 
 def _call(definition: SagaDefinition[Any], record: SagaRecord, step: str) -> StepCall[Any]:
+    """``step`` is the running variant's own name: a reply must name it, so a late reply
+    of a step its fallback replaced is told apart."""
     return StepCall(
         saga_id=record.saga_id,
         step=step,

@@ -225,7 +225,7 @@ class Sagas:
             return False
         current = definition.steps[record.step]
         action = action_of(current, record.variant)
-        return current.name == step and isinstance(action, RemoteStep) and reply in action.replies
+        return action.name == step and isinstance(action, RemoteStep) and reply in action.replies
 
     async def engine(self, session: AsyncSession) -> SagaEngine:
         """An engine moving sagas in ``session``'s transaction."""

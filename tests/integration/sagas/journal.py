@@ -13,7 +13,7 @@ import pydantic
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from consumers.orders.messages import ShipOrder, Shipped
+from consumers.orders.messages import CancelShipment, ShipOrder, Shipped
 from cqrs_worker import Command, RequestMap
 from cqrs_worker.sagas import Fallback, LocalStep, RemoteStep, SagaDefinition, StepCall
 
@@ -130,13 +130,23 @@ def _ship(address: str) -> Any:
     return request
 
 
+def _cancel(call: StepCall[Plan]) -> CancelShipment:
+    return CancelShipment(topic="wh", payload=call.message(order_id=call.context.tag))
+
+
 #: A remote step with a remote fallback: another carrier when the first says no.
 courier_saga = SagaDefinition(
     name="courier",
     context=Plan,
     steps=[
         Fallback(
-            step=RemoteStep(name="ship", request=_ship("fast"), replies=(Shipped,), timeout=600),
+            step=RemoteStep(
+                name="ship",
+                request=_ship("fast"),
+                replies=(Shipped,),
+                compensation=_cancel,
+                timeout=600,
+            ),
             fallback=RemoteStep(
                 name="ship_slow", request=_ship("slow"), replies=(Shipped,), timeout=600
             ),

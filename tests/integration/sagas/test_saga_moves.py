@@ -243,10 +243,13 @@ async def test_a_remote_fallback_replaces_a_remote_step_that_says_no(saga_rig: S
     await rig.deliver(reply(rig, Shipped, saga_id, "ship", ok=False, error="no van"))
     first, second = await rig.requests("ShipOrder")
     assert (first["address"], second["address"]) == ("fast", "slow")
-    assert second["step"] == "ship"  # replies name the step's place, whichever variant runs
+    assert second["step"] == "ship_slow"  # the running variant's own name
     record = await rig.saga(saga_id)
     assert (record.status, record.variant) == (SagaStatus.RUNNING, 1)
-    await rig.deliver(reply(rig, Shipped, saga_id, "ship", result={"carrier": "slow"}))
+    # A (late) reply for the primary is not taken for the fallback's.
+    await rig.deliver(reply(rig, Shipped, saga_id, "ship"))
+    assert (await rig.saga(saga_id)).status is SagaStatus.RUNNING
+    await rig.deliver(reply(rig, Shipped, saga_id, "ship_slow", result={"carrier": "slow"}))
     record = await rig.saga(saga_id)
     assert record.status is SagaStatus.COMPLETED
     assert [(s["name"], s["variant"]) for s in record.steps] == [("ship_slow", 1)]
@@ -270,3 +273,34 @@ async def test_purge_deletes_finished_sagas_only(saga_rig: SagaRig) -> None:
         assert await rig.sagas.store.load(conn, done, lock=False) is None
         assert await rig.sagas.store.load(conn, undone, lock=False) is None
     assert (await rig.saga(running)).status is SagaStatus.RUNNING
+
+
+async def test_a_timed_out_step_replaced_by_its_fallback_is_compensated_at_once(
+    saga_rig: SagaRig,
+) -> None:
+    from tests.integration.sagas.journal import Plan
+
+    rig = saga_rig
+    async with rig.sagas.unit_of_work.transaction():
+        saga_id = await rig.sagas.start("courier", Plan(tag="late"))
+    async with rig.engine.begin() as conn:
+        t = rig.sagas.store.table
+        await conn.execute(
+            sa.update(t)
+            .where(t.c.saga_id == saga_id)
+            .values(deadline=datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC))
+        )
+    assert await rig.check_once() == 1
+    [cancel] = await rig.requests("CancelShipment")  # the abandoned primary's compensation
+    assert cancel["step"] == "ship"
+    assert [a["address"] for a in await rig.requests("ShipOrder")] == ["fast", "slow"]
+    # The primary's late reply is ignored; the fallback completes the saga.
+    await rig.deliver(reply(rig, Shipped, saga_id, "ship"))
+    await rig.deliver(reply(rig, Shipped, saga_id, "ship_slow"))
+    record = await rig.saga(saga_id)
+    assert record.status is SagaStatus.COMPLETED
+    assert [(s["name"], s["compensated"]) for s in record.steps] == [
+        ("ship", True),
+        ("ship_slow", False),
+    ]
+    assert len(await rig.requests("CancelShipment")) == 1
