@@ -4,7 +4,14 @@ The names below are the public API. Transports, the outbox and the worker are
 reached through their subpackages (``cqrs_worker.brokers``,
 ``cqrs_worker.outbox``, ``cqrs_worker.worker``), so importing this package
 loads no broker or database client.
+
+``EventProducer`` and ``SqlAlchemyOutboxedEventRepository`` are here in
+python-cqrs's shapes (:mod:`cqrs_worker.compat`), loaded on first use; ours
+are :class:`cqrs_worker.outbox.EventProducer` and
+:class:`cqrs_worker.outbox.OutboxRepository`.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from cqrs_worker._version import __version__
 from cqrs_worker.bootstrap import Mediators, bootstrap, bootstrap_events, bootstrap_requests
@@ -33,6 +40,9 @@ from cqrs_worker.middleware import LoggingMiddleware, Middleware
 from cqrs_worker.request_mediator import RequestMediator
 from cqrs_worker.requests import Command, Query, Request, RequestHandler, Response
 
+if TYPE_CHECKING:
+    from cqrs_worker.compat.outbox import EventProducer, SqlAlchemyOutboxedEventRepository
+
 __all__ = [
     "Command",
     "ConfigurationError",
@@ -50,6 +60,7 @@ __all__ = [
     "EventHandlingError",
     "EventMap",
     "EventMediator",
+    "EventProducer",
     "EventRegistry",
     "InMemoryEventEmitter",
     "LoggingMiddleware",
@@ -63,6 +74,7 @@ __all__ = [
     "RequestMap",
     "RequestMediator",
     "Response",
+    "SqlAlchemyOutboxedEventRepository",
     "WireEvent",
     "__version__",
     "bootstrap",
@@ -70,3 +82,12 @@ __all__ = [
     "bootstrap_requests",
     "encode_event",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # python-cqrs's top-level outbox names, loaded on first use: they need SQLAlchemy.
+    if name in ("EventProducer", "SqlAlchemyOutboxedEventRepository"):
+        from cqrs_worker.compat import outbox
+
+        return getattr(outbox, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,9 +10,9 @@ registered in it, so handlers can ask for them by type.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar, cast
+from typing import Never, TypeVar, cast
 
 from cqrs_worker.container import Container, DefaultContainer
 from cqrs_worker.emitter import EventEmitter
@@ -24,6 +24,15 @@ from cqrs_worker.request_mediator import RequestMediator
 __all__ = ["Mediators", "bootstrap", "bootstrap_events", "bootstrap_requests"]
 
 M = TypeVar("M", RequestMap, EventMap)
+#: python-cqrs's bootstrap keywords, and what to write here instead.
+_PYTHON_CQRS_KEYWORDS = {
+    "di_container": "container=",
+    "commands_mapper": "requests=",
+    "queries_mapper": "requests=",
+    "domain_events_mapper": "events=",
+    "events_mapper": "events=",
+    "message_broker": "emitter=BrokerEventEmitter(broker)",
+}
 RequestsMapper = RequestMap | Callable[[RequestMap], None]
 EventsMapper = EventMap | Callable[[EventMap], None]
 
@@ -44,12 +53,17 @@ def bootstrap(
     emitter: EventEmitter | None = None,
     middlewares: Sequence[Middleware] | None = None,
     max_event_depth: int = 8,
+    **unknown: Never,
 ) -> Mediators:
     """Build a request mediator and an event mediator that work together.
 
     ``requests`` and ``events`` are maps, or functions that bind into a fresh
     map (python-cqrs's ``commands_mapper`` / ``domain_events_mapper`` style).
+    python-cqrs's keywords (``di_container=``, ...) raise a ``TypeError``
+    saying what to write; ``cqrs_worker.requests.bootstrap.bootstrap`` takes them.
     """
+    if unknown:
+        raise _unknown_keywords("bootstrap", unknown)
     container = container if container is not None else DefaultContainer()
     chain = tuple(middlewares) if middlewares is not None else (LoggingMiddleware(),)
     event_mediator = EventMediator(
@@ -77,8 +91,11 @@ def bootstrap_requests(
     container: Container | None = None,
     emitter: EventEmitter | None = None,
     middlewares: Sequence[Middleware] | None = None,
+    **unknown: Never,
 ) -> RequestMediator:
     """:func:`bootstrap`, returning the request mediator."""
+    if unknown:
+        raise _unknown_keywords("bootstrap_requests", unknown)
     return bootstrap(
         requests=requests,
         events=events,
@@ -95,8 +112,11 @@ def bootstrap_events(
     container: Container | None = None,
     emitter: EventEmitter | None = None,
     middlewares: Sequence[Middleware] | None = None,
+    **unknown: Never,
 ) -> EventMediator:
     """:func:`bootstrap`, returning the event mediator (what a worker runs)."""
+    if unknown:
+        raise _unknown_keywords("bootstrap_events", unknown)
     return bootstrap(
         requests=requests,
         events=events,
@@ -113,3 +133,17 @@ def _map(mapper: M | Callable[[M], None] | None, kind: type[M]) -> M:
     if mapper is not None:
         cast(Callable[[M], None], mapper)(fresh)
     return fresh
+
+
+def _unknown_keywords(function: str, given: Mapping[str, object]) -> TypeError:
+    fixes = [
+        f"{name}= -> {_PYTHON_CQRS_KEYWORDS[name]}"
+        for name in sorted(given)
+        if name in _PYTHON_CQRS_KEYWORDS
+    ]
+    if not fixes:
+        return TypeError(f"{function}() got unexpected keyword(s): {', '.join(sorted(given))}")
+    return TypeError(
+        f"{function}() takes our keywords, not python-cqrs's: write {'; '.join(fixes)} "
+        f"(or call cqrs_worker.requests.bootstrap.bootstrap, which takes python-cqrs's keywords)"
+    )

@@ -139,11 +139,15 @@ class HandlerTimeoutError(DispatchError, TimeoutError):
 
 
 class RetriesExhaustedError(DispatchError):
-    """A delivery failed on every attempt the retry policy allowed, or permanently."""
+    """A delivery failed on every attempt the retry policy allowed, or permanently.
 
-    def __init__(self, attempts: int, last: BaseException) -> None:
+    ``permanent`` says the failure was final (no delayed retry stage either).
+    """
+
+    def __init__(self, attempts: int, last: BaseException, *, permanent: bool = False) -> None:
         self.attempts = attempts
         self.last = last
+        self.permanent = permanent
         super().__init__(f"gave up after {attempts} attempt(s): {type(last).__name__}: {last}")
 
 

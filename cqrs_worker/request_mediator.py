@@ -11,7 +11,7 @@ a handler that raises dispatches nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Never, TypeVar
 
 from cqrs_worker.container import Container
 from cqrs_worker.errors import ConfigurationError, HandlerNotFoundError
@@ -22,6 +22,8 @@ from cqrs_worker.middleware import Middleware, compose
 from cqrs_worker.requests import Request
 
 __all__ = ["RequestMediator"]
+
+_ResultT = TypeVar("_ResultT")
 
 
 class RequestMediator:
@@ -34,19 +36,30 @@ class RequestMediator:
         *,
         event_mediator: EventMediator | None = None,
         middlewares: Sequence[Middleware] = (),
+        **unknown: Never,
     ) -> None:
+        if unknown:
+            fixes = "; write event_mediator=" if "event_emitter" in unknown else ""
+            raise TypeError(
+                f"RequestMediator() got {', '.join(sorted(unknown))}{fixes} "
+                f"(python-cqrs's call shape is cqrs_worker.mediator.RequestMediator)"
+            )
         self.request_map = request_map
         self.container = container
         self.event_mediator = event_mediator
         self._handler_of = request_map.get
         self._call = compose(middlewares, self._dispatch)
 
-    async def send(self, request: Request) -> Any:
-        """Handle ``request`` and return what its handler answered."""
-        async with self.container.scope():
-            return await self._call(request)
+    async def send(self, request: Request[_ResultT]) -> _ResultT:
+        """Handle ``request`` and return what its handler answered.
 
-    async def _dispatch(self, request: Request) -> Any:
+        Typed by the request: ``send(q)`` with ``class Q(Query[View])`` is a ``View``.
+        """
+        async with self.container.scope():
+            response: _ResultT = await self._call(request)  # no cast(): this is the hot path
+            return response
+
+    async def _dispatch(self, request: Request[Any]) -> Any:
         handler_type = self._handler_of(type(request))
         if handler_type is None:
             raise HandlerNotFoundError(

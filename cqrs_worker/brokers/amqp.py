@@ -9,6 +9,14 @@ default topic exchange). Pass ``routing="event_name"`` to use the event name
 (the ``event_name`` header) as the routing key instead, and bind queues by
 event name.
 
+Queues: ``bind_queues`` names durable queues declared at start and bound to
+the exchange with ``#`` (every message), declared as the worker declares its
+queues (dead-lettering to ``<exchange>.dlx``), so a worker can consume them.
+
+Lifecycle: :meth:`~AMQPMessageBroker.start` connects; a broker not started
+connects on its first :meth:`~AMQPMessageBroker.publish`; a closed one
+refuses to publish until started again. :meth:`close` is always the owner's job.
+
 Delivery: messages are persistent, published with ``mandatory=True`` on a
 channel with publisher confirms. :meth:`~AMQPMessageBroker.publish` returns
 once RabbitMQ confirmed every message; a message no queue is bound for comes
@@ -80,11 +88,21 @@ class AMQPMessageBroker:
         connect_timeout: float = 10.0,
         publish_timeout: float = 30.0,
         security: RabbitMQTLSSettings | None = None,
+        bind_queues: Sequence[str] = (),
     ) -> None:
         from cqrs_worker.security import amqp_ssl_context, load_rabbitmq_tls
 
         self.url = url
         self.exchange_name = exchange
+        if isinstance(bind_queues, str):
+            raise ConfigurationError(f"bind_queues takes a list of queue names: [{bind_queues!r}]")
+        if bind_queues and not exchange:
+            raise ConfigurationError(
+                "bind_queues needs a named exchange; the default exchange routes by queue name"
+            )
+        self.bind_queues = tuple(bind_queues)
+        self._starting = asyncio.Lock()
+        self._closed = False
         try:
             self.exchange_type = aio_pika.ExchangeType(exchange_type)
         except ValueError:
@@ -105,6 +123,7 @@ class AMQPMessageBroker:
         self._exchange: aio_pika.abc.AbstractExchange | None = None
 
     async def start(self) -> None:
+        self._closed = False
         try:
             # Built here rather than by connect_robust() so that a connect that
             # times out can still be closed (its reconnect task stopped).
@@ -119,6 +138,7 @@ class AMQPMessageBroker:
                 self._channel = channel
         except _CONNECTION_ERRORS as exc:
             await self.close()
+            self._closed = False  # not closed by its owner: the next publish tries again
             raise PublishError(
                 f"cannot start publishing to RabbitMQ exchange {self.exchange_name!r} "
                 f"({describe(exc)}); check the URL, that RabbitMQ is up, and that an "
@@ -126,11 +146,17 @@ class AMQPMessageBroker:
             ) from exc
 
     async def publish(self, messages: Sequence[OutgoingMessage], /) -> None:
-        if self._exchange is None or self._channel is None:
-            raise PublishError("the AMQPMessageBroker is not started; call start() first")
         if not messages:
             return
+        if self._exchange is None or self._channel is None:
+            if self._closed:
+                raise PublishError("the AMQPMessageBroker is closed; call start() to reopen it")
+            async with self._starting:  # concurrent first publishes connect once
+                if self._exchange is None:
+                    await self.start()
         channel, exchange = self._channel, self._exchange
+        if channel is None or exchange is None:  # closed while we waited to connect
+            raise PublishError("the AMQPMessageBroker was closed; publish them again")
         routed = [(self._routing_key(m), _amqp_message(m)) for m in messages]
         try:
             async with asyncio.timeout(self._publish_timeout):
@@ -161,6 +187,7 @@ class AMQPMessageBroker:
             ) from first_error
 
     async def close(self) -> None:
+        self._closed = True
         connection, self._connection = self._connection, None
         self._channel = self._exchange = None
         if connection is not None:
@@ -171,7 +198,22 @@ class AMQPMessageBroker:
     ) -> aio_pika.abc.AbstractExchange:
         if not self.exchange_name:
             return channel.default_exchange
-        return await channel.declare_exchange(self.exchange_name, self.exchange_type, durable=True)
+        exchange = await channel.declare_exchange(
+            self.exchange_name, self.exchange_type, durable=True
+        )
+        for name in self.bind_queues:
+            # The worker's own declaration (worker/rabbitmq/topology.py): the same
+            # arguments, or RabbitMQ refuses whichever of the two declares second.
+            queue = await channel.declare_queue(
+                name,
+                durable=True,
+                arguments={
+                    "x-dead-letter-exchange": f"{self.exchange_name}.dlx",
+                    "x-dead-letter-routing-key": name,
+                },
+            )
+            await queue.bind(exchange, routing_key="#")
+        return exchange
 
     def _routing_key(self, message: OutgoingMessage) -> str:
         if self.routing == "topic":

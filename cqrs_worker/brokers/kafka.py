@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from aiokafka import AIOKafkaProducer
@@ -106,21 +106,44 @@ class KafkaMessageBroker:
     ``start_timeout`` bounds :meth:`start` (an unreachable cluster raises
     :class:`~cqrs_worker.errors.PublishError` instead of hanging);
     ``publish_timeout`` bounds one :meth:`publish` call, whatever its size.
-    The broker owns the producer: :meth:`close` stops it.
+    The broker owns the producer: :meth:`close` stops it. A broker not started
+    starts on its first :meth:`publish`; a closed one refuses to publish until
+    started again.
+
+    ``producer`` may also be a function that builds one (e.g.
+    ``functools.partial(kafka_producer_factory, "kafka:9092")``): aiokafka binds
+    a producer to the running event loop, so a broker built at module level,
+    outside any loop, builds its producer when first used.
     """
 
     def __init__(
         self,
-        producer: AIOKafkaProducer,
+        producer: AIOKafkaProducer | Callable[[], AIOKafkaProducer],
         *,
         start_timeout: float = 15.0,
         publish_timeout: float = 60.0,
     ) -> None:
-        self.producer = producer
+        self._producer = producer if isinstance(producer, AIOKafkaProducer) else None
+        self._make_producer = producer if self._producer is None else None
+        if self._make_producer is not None and not callable(self._make_producer):
+            raise TypeError(
+                f"KafkaMessageBroker takes an AIOKafkaProducer (kafka_producer_factory(...)) "
+                f"or a function returning one, not {type(producer).__qualname__}"
+            )
         self._start_timeout = start_timeout
         self._publish_timeout = publish_timeout
         self._started = False
+        self._closed = False
+        self._starting = asyncio.Lock()
         self._partitions: dict[tuple[str, int, bytes], int] = {}
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        """The aiokafka producer (built now if the broker was given a function)."""
+        if self._producer is None:
+            assert self._make_producer is not None  # one of the two is set in __init__
+            self._producer = self._make_producer()
+        return self._producer
 
     async def start(self) -> None:
         try:
@@ -133,12 +156,17 @@ class KafkaMessageBroker:
                 f"cannot start the Kafka producer ({tls or describe(exc)}); {_hint(exc, tls)}"
             ) from exc
         self._started = True
+        self._closed = False
 
     async def publish(self, messages: Sequence[OutgoingMessage], /) -> None:
-        if not self._started:
-            raise PublishError("the KafkaMessageBroker is not started; call start() first")
         if not messages:
             return
+        if not self._started:
+            if self._closed:
+                raise PublishError("the KafkaMessageBroker is closed; call start() to reopen it")
+            async with self._starting:  # concurrent first publishes start it once
+                if not self._started:
+                    await self.start()
         try:
             async with asyncio.timeout(self._publish_timeout):
                 submitted = await submit_batches(self.producer, messages, self._partitions)
@@ -165,7 +193,11 @@ class KafkaMessageBroker:
 
     async def close(self) -> None:
         self._started = False
-        await self.producer.stop()
+        self._closed = True
+        if self._producer is not None:
+            await self._producer.stop()
+        if self._make_producer is not None:
+            self._producer = None  # aiokafka cannot restart a stopped producer: build anew
 
     async def _tls_problem(self) -> str | None:
         """Why TLS with the first bootstrap server fails, when the producer uses TLS."""

@@ -36,14 +36,19 @@ class InMemoryBroker:
         self._counts: Counter[str] = Counter()
         self._waiters: list[_Waiter] = []
         self._started = False
+        self._closed = False
 
     async def start(self) -> None:
         self._check_reachable()
         self._started = True
+        self._closed = False
 
     async def publish(self, messages: Sequence[OutgoingMessage], /) -> None:
         if not self._started:
-            raise PublishError("the InMemoryBroker is not started; call start() first")
+            # As the real brokers: started by the first publish, refused once closed.
+            if self._closed:
+                raise PublishError("the InMemoryBroker is closed; call start() to reopen it")
+            await self.start()
         self._check_reachable()
         self._messages.extend(messages)
         self._counts.update(m.destination for m in messages)
@@ -51,6 +56,7 @@ class InMemoryBroker:
 
     async def close(self) -> None:
         self._started = False
+        self._closed = True
 
     def messages(self, destination: str | None = None) -> list[OutgoingMessage]:
         """The retained messages (for ``destination``, or all), oldest first."""

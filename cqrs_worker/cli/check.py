@@ -1,5 +1,8 @@
 """``cqrs-worker check``: ask a running worker's health server; exit 0 when healthy, else 1.
 
+Exit 2 (one line) when there is no port to ask: ``--port`` or
+``CQRS_WORKER_HEALTH_PORT`` is 0 or not a port number.
+
 Made for Kubernetes exec probes (see :mod:`cqrs_worker.worker.health` for
 the probe YAML). ``--ready`` (the default) asks ``/readyz``, ``--live`` asks
 ``/livez``. The port defaults to ``CQRS_WORKER_HEALTH_PORT`` (else 8080).
@@ -11,6 +14,8 @@ import argparse
 import os
 import sys
 from typing import Any
+
+from cqrs_worker.errors import ConfigurationError
 
 __all__ = ["add_parser"]
 
@@ -37,23 +42,25 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(handler=_handle, path="/readyz")
 
 
-def _port(args: argparse.Namespace) -> int | None:
+def _port(args: argparse.Namespace) -> int:
     if args.port is not None:
-        return int(args.port)
-    raw = os.environ.get("CQRS_WORKER_HEALTH_PORT", "8080").strip() or "8080"
-    return int(raw) if raw.isdigit() else None
+        raw, where = str(args.port), "--port"
+    else:
+        raw = os.environ.get("CQRS_WORKER_HEALTH_PORT", "8080").strip() or "8080"
+        where = "CQRS_WORKER_HEALTH_PORT"
+    if not raw.isdigit() or not 0 < int(raw) <= 65_535:
+        # A setting that leaves nothing to ask is configuration (exit 2), not ill health.
+        raise ConfigurationError(
+            f"{where}: {raw!r} is not a health port (1-65535); pass --port with the port the "
+            f"worker's or relay's health server listens on"
+        )
+    return int(raw)
 
 
 def _handle(args: argparse.Namespace) -> int:
     from cqrs_worker.worker.health import probe
 
     port = _port(args)
-    if port is None or port == 0:
-        sys.stderr.write(
-            "cqrs-worker check: no health port (CQRS_WORKER_HEALTH_PORT is 0 or not a number); "
-            "pass --port\n"
-        )
-        return 1
     url = f"http://{args.host}:{port}{args.path}"
     try:
         status, body = probe(args.host, port, args.path, timeout=args.timeout)

@@ -5,9 +5,15 @@
 in a factory, since aiokafka binds to the running event loop. Flags override
 the producer's settings, which read ``CQRS_WORKER_RELAY_*`` variables.
 
+Before relaying it checks the database (connects, finds the outbox table,
+may read and write it) and connects to the broker; if one of these fails it
+exits 2 with one line saying what to fix. Outages after that are retried.
+
 The first SIGTERM/SIGINT stops claiming: batches in hand finish and commit
 (releasing their row locks), the broker is closed, exit code 0. A second one
-cancels at once; unfinished batches roll back and stay pending.
+cancels at once; unfinished batches roll back and stay pending. ``--once``
+exits 0 when everything due was published, 1 when a publish failed or a row
+was marked failed.
 """
 
 from __future__ import annotations
@@ -16,13 +22,8 @@ import argparse
 import asyncio
 import datetime
 import logging
-import os
 import signal
-import sys
 from typing import Any
-
-from cqrs_worker.cli.logs import configure_logging
-from cqrs_worker.errors import ConfigurationError
 
 __all__ = ["add_parser", "load_producer"]
 
@@ -57,20 +58,22 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(handler=_handle)
 
 
-def add_target_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", metavar="MODULE:ATTR", help="where the EventProducer is")
+def add_target_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    parser.add_argument(
+        "target",
+        metavar="MODULE:ATTR",
+        nargs=None if required else "?",
+        help="where the EventProducer is",
+    )
     parser.add_argument(
         "--factory", action="store_true", help="ATTR is a callable that returns the EventProducer"
     )
     parser.add_argument(
-        "--log-level",
-        default=os.environ.get("CQRS_WORKER_LOG_LEVEL", "INFO"),
-        help="logging level (default INFO, or CQRS_WORKER_LOG_LEVEL)",
+        "--log-level", help="logging level (default INFO, or CQRS_WORKER_LOG_LEVEL)"
     )
     parser.add_argument(
         "--log-format",
         choices=("text", "json"),
-        default=os.environ.get("CQRS_WORKER_LOG_FORMAT", "text"),
         help="log line format (default text, or CQRS_WORKER_LOG_FORMAT)",
     )
 
@@ -84,23 +87,38 @@ async def load_producer(target: str, *, factory: bool) -> Any:
 
 
 def _handle(args: argparse.Namespace) -> int:
-    configure_logging(args.log_level.upper(), args.log_format)
-    try:
-        return asyncio.run(_relay(args))
-    except ConfigurationError as exc:
-        sys.stderr.write(f"cqrs-worker relay: {exc}\n")
-        return 2
+    # Errors (one line, exit 2) and failures (exit 1) are reported by cli.main.
+    return asyncio.run(_relay(args))
 
 
 async def _relay(args: argparse.Namespace) -> int:
+    from cqrs_worker.cli.preflight import check_database, start_broker
+
     producer = await load_producer(args.target, factory=args.factory)
     try:
+        _override(producer, args)
+        privileges = ["SELECT", "UPDATE"]
+        if producer.settings.retention is not None:
+            privileges.append("DELETE")
+        await check_database(producer.engine, producer.repository.table, privileges=privileges)
+        producer.broker = await start_broker(producer.broker)
         return await _run(producer, args)
     finally:
+        await _close(producer.broker)
         await producer.engine.dispose()
 
 
-async def _run(producer: Any, args: argparse.Namespace) -> int:
+async def _close(broker: Any) -> None:
+    # Also when start-up failed before the broker was started: its client was
+    # built and must be let go. Closing twice is harmless; masking the start-up
+    # error with a failure to close would not be.
+    try:
+        await broker.close()
+    except Exception:
+        logger.debug("closing the broker after the relay stopped failed", exc_info=True)
+
+
+def _override(producer: Any, args: argparse.Namespace) -> None:
     changes: dict[str, Any] = {
         name: getattr(args, name) for name in _OVERRIDES if getattr(args, name) is not None
     }
@@ -111,11 +129,29 @@ async def _run(producer: Any, args: argparse.Namespace) -> int:
         settings = producer.settings.model_dump()
         settings.update(changes)
         producer.settings = type(producer.settings).model_validate(settings)
+
+
+async def _once(producer: Any) -> int:
+    broker = producer.broker
+    async with producer.engine.connect() as conn:
+        failed_before = (await producer.repository.stats(conn)).failed
+    published = await producer.drain()
+    async with producer.engine.connect() as conn:
+        marked = (await producer.repository.stats(conn)).failed - failed_before
+    logger.info("published %d outbox row(s)", published)
+    if broker.failed_publishes or marked > 0:
+        logger.error(
+            "relay --once: %d publish(es) failed, %d row(s) newly marked failed",
+            broker.failed_publishes,
+            max(marked, 0),
+        )
+        return 1
+    return 0
+
+
+async def _run(producer: Any, args: argparse.Namespace) -> int:
     if args.once:
-        async with producer:
-            published = await producer.drain()
-        logger.info("published %d outbox row(s)", published)
-        return 0
+        return await _once(producer)
     stop = asyncio.Event()
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()

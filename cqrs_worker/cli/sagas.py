@@ -27,8 +27,6 @@ import sys
 import uuid
 from typing import Any
 
-from cqrs_worker.cli.logs import configure_logging
-from cqrs_worker.cli.relay import add_target_arguments
 from cqrs_worker.errors import ConfigurationError
 
 __all__ = ["add_parser"]
@@ -41,15 +39,16 @@ def add_parser(subparsers: Any) -> None:
     for name, text in (
         ("status", "sagas by status"),
         ("recover", "move sagas whose deadline passed"),
-        ("diagram", "a Mermaid flowchart of a saga definition"),
     ):
-        add_target_arguments(commands.add_parser(name, help=text))
+        _add_target(commands.add_parser(name, help=text))
+    diagram = commands.add_parser("diagram", help="a Mermaid flowchart of a saga definition")
+    _add_target(diagram, "the SagaDefinition (or the Sagas)")
     for name, text in (("show", "one saga"), ("retry", "compensate a failed saga again")):
         command = commands.add_parser(name, help=text)
-        add_target_arguments(command)
+        _add_target(command)
         command.add_argument("saga_id", metavar="ID", help="the saga's id (a uuid)")
     purge = commands.add_parser("purge", help="delete finished sagas older than a cut-off")
-    add_target_arguments(purge)
+    _add_target(purge)
     purge.add_argument("--older-than", type=float, required=True, metavar="SECONDS")
     ddl = commands.add_parser("ddl", help="print the CREATE statements")
     ddl.add_argument("--dialect", default="postgresql", help="postgresql, mysql, mariadb or sqlite")
@@ -58,17 +57,26 @@ def add_parser(subparsers: Any) -> None:
 
 
 def _handle(args: argparse.Namespace) -> int:
-    try:
-        if args.sagas_command == "ddl":
-            from cqrs_worker.sagas.table import saga_ddl
+    # Errors (one line, exit 2) and failures (exit 1) are reported by cli.main.
+    if args.sagas_command == "ddl":
+        from cqrs_worker.sagas.table import saga_ddl
 
-            sys.stdout.write(saga_ddl(args.dialect, name=args.table))
-            return 0
-        configure_logging(args.log_level.upper(), args.log_format)
-        return asyncio.run(_command(args))
-    except ConfigurationError as exc:
-        sys.stderr.write(f"cqrs-worker sagas: {exc}\n")
-        return 2
+        sys.stdout.write(saga_ddl(args.dialect, name=args.table))
+        return 0
+    return asyncio.run(_command(args))
+
+
+def _add_target(parser: argparse.ArgumentParser, what: str = "the Sagas") -> None:
+    parser.add_argument("target", metavar="MODULE:ATTR", help=f"where {what} is")
+    parser.add_argument("--factory", action="store_true", help="ATTR is a callable returning it")
+    parser.add_argument(
+        "--log-level", help="logging level (default INFO, or CQRS_WORKER_LOG_LEVEL)"
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="log line format (default text, or CQRS_WORKER_LOG_FORMAT)",
+    )
 
 
 async def _command(args: argparse.Namespace) -> int:

@@ -35,6 +35,7 @@ from cqrs_worker.errors import (
     UnknownEventError,
 )
 from cqrs_worker.events import WireEvent
+from cqrs_worker.maps import topic_of
 from cqrs_worker.observability.tracing import trace_headers
 
 __all__ = [
@@ -56,7 +57,7 @@ _ENVELOPE_FIELDS = frozenset({"event_id", "event_name", "event_timestamp", "topi
 # Fields whose defaults are made up when an event is created. A decoded event
 # already happened: a fresh id would defeat deduplication, so they must be sent.
 _SENT_FIELDS = ("event_id", "event_timestamp")
-_COMPLETE = frozenset({"event_name", *_SENT_FIELDS})
+_COMPLETE = frozenset({"event_name", "topic", *_SENT_FIELDS})
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 
 
@@ -141,8 +142,24 @@ class EnvelopeCodec:
             )
         if "event_name" not in data:  # named by the header alone
             data["event_name"] = name
+        if "topic" not in data and topic_of(event_type) is None:
+            # WireEvent defaults a missing topic when an event is built; an
+            # envelope always names the topic it was sent to.
+            raise NotAnEnvelopeError(
+                f"{name} failed validation: topic: Field required",
+                event_name=name,
+                event_id=event_id,
+            )
         try:
-            return event_type.model_validate(data)
+            try:
+                return event_type.model_validate(data)
+            except pydantic.ValidationError as exc:
+                if not _has_unknown_fields(exc):
+                    raise
+            # Events refuse unknown fields when built in code; a message may carry
+            # fields its producer added before this consumer knew them.
+            known = event_type.model_fields
+            return event_type.model_validate({k: v for k, v in data.items() if k in known})
         except pydantic.ValidationError as exc:
             error = NotAnEnvelopeError if _envelope_broken(exc) else PayloadValidationError
             raise error(
@@ -158,6 +175,13 @@ class EnvelopeCodec:
             except UnicodeDecodeError:
                 return None
         return value if isinstance(value, str) else None
+
+
+def _has_unknown_fields(exc: pydantic.ValidationError) -> bool:
+    return any(
+        err["type"] == "extra_forbidden" and len(err["loc"]) == 1
+        for err in exc.errors(include_url=False, include_input=False)
+    )
 
 
 def _envelope_broken(exc: pydantic.ValidationError) -> bool:

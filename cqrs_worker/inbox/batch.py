@@ -35,6 +35,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cqrs_worker.container import Container
+from cqrs_worker.dlq.marker import is_replay
 from cqrs_worker.inbox.repository import Inbox
 from cqrs_worker.middleware import CallNext
 from cqrs_worker.observability.logcontext import rebind as rebind_log_context
@@ -135,6 +136,14 @@ class Batcher:
                         session,
                         [(i, m.delivery.event.event_name) for i, m in first.items()],  # type: ignore[union-attr]  # decoded before this middleware
                     )
+                    for event_id, member in first.items():
+                        # Replayed dead letters (cqrs_worker.dlq): handled once more.
+                        if (
+                            event_id not in fresh
+                            and is_replay(member.delivery)
+                            and await self._inbox.resume_dead_lettered(session, event_id)
+                        ):
+                            fresh.add(event_id)
                 for event_id, member in first.items():
                     if event_id not in fresh:
                         continue

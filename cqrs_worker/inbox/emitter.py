@@ -20,10 +20,10 @@ class UnitOfWorkEmitter:
     Get it from :attr:`UnitOfWork.emitter <cqrs_worker.inbox.UnitOfWork>` and
     pass it to ``bootstrap(emitter=...)``. An event emitted while a delivery
     attempt runs becomes an outbox row in that attempt's transaction: the
-    relay publishes it only if the attempt commits. Emitting outside an
-    attempt (say, from an HTTP request) raises
-    :class:`~cqrs_worker.errors.ConfigurationError`: use an
-    :class:`~cqrs_worker.outbox.OutboxEventEmitter` bound to that request's session.
+    relay publishes it only if the attempt commits; the same holds inside
+    :meth:`UnitOfWork.transaction <cqrs_worker.inbox.UnitOfWork.transaction>`
+    (an HTTP request). Emitting outside both raises
+    :class:`~cqrs_worker.errors.ConfigurationError`.
     """
 
     def __init__(
@@ -39,6 +39,7 @@ class UnitOfWorkEmitter:
         if session is None:
             raise ConfigurationError(
                 f"{type(event).__qualname__} was emitted outside a unit of work; this "
-                f"emitter writes to the outbox of the worker's current delivery only"
+                f"emitter writes to the outbox of the worker's current delivery or of "
+                f"UnitOfWork.transaction() only"
             )
         await self.repository.add(session, event)

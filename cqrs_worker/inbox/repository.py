@@ -94,6 +94,28 @@ class Inbox:
         returning = self._insert(dialect).returning(self.table.c.event_id)  # type: ignore[attr-defined]  # an Insert of this dialect
         return set((await db.execute(returning, rows)).scalars())
 
+    async def resume_dead_lettered(self, db: Executor, event_id: uuid.UUID) -> bool:
+        """Make ``event_id``'s ``dead-lettered`` record ``handled``; ``False`` if it is not one.
+
+        For a copy replayed from a dead-letter queue (:mod:`cqrs_worker.dlq`):
+        it is handled once more, in ``db``'s transaction, exactly once — the
+        update locks the record, so a concurrent replay of the same event
+        waits and then finds it ``handled``. A rollback leaves it dead-lettered.
+        """
+        t = self.table
+        result: Any = await db.execute(
+            sa.update(t)
+            .where(
+                t.c.consumer == self.consumer,
+                t.c.event_id == event_id,
+                t.c.status == InboxStatus.DEAD_LETTERED.value,
+            )
+            .values(
+                status=InboxStatus.HANDLED.value, recorded_at=datetime.datetime.now(datetime.UTC)
+            )
+        )
+        return bool(result.rowcount)
+
     async def status(self, db: Executor, event_id: uuid.UUID) -> InboxStatus | None:
         """What became of ``event_id`` here, or ``None`` if it was never recorded."""
         t = self.table

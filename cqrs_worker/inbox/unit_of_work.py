@@ -26,6 +26,10 @@ one of the delivery's attempts; :meth:`UnitOfWork.readiness` says so.
 The emitter finds the current attempt's session through a context variable
 that belongs to this unit of work and is set only while an attempt runs
 (so concurrent deliveries never see each other's session).
+
+Outside the worker (an HTTP request, a script), :meth:`UnitOfWork.transaction`
+gives the same session handling and the same emitter, without the inbox:
+``cqrs_worker.contrib.fastapi`` runs each request in one.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cqrs_worker.container import Container
+from cqrs_worker.dlq.marker import is_replay
 from cqrs_worker.errors import ConfigurationError
 from cqrs_worker.inbox.batch import Batcher, Outcome
 from cqrs_worker.inbox.emitter import UnitOfWorkEmitter
@@ -181,9 +186,14 @@ class UnitOfWork:
             try:
                 try:
                     await session.connection()
-                    fresh = self.inbox is None or await self.inbox.record(
+                    inbox = self.inbox
+                    fresh = inbox is None or await inbox.record(
                         session, event.event_id, event.event_name
                     )
+                    if not fresh and inbox is not None and is_replay(delivery):
+                        # A copy replayed from the dead-letter queue: handled
+                        # once if its record says dead-lettered (cqrs_worker.dlq).
+                        fresh = await inbox.resume_dead_lettered(session, event.event_id)
                 except Exception as exc:
                     if database_unreachable(exc):
                         raise _Unreachable from exc
@@ -200,12 +210,21 @@ class UnitOfWork:
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A unit of work outside a delivery (a timer, an admin command, an HTTP request).
+        """One transaction outside the worker (an HTTP request, a script), without the inbox.
 
-        Handlers resolved in the block get this session and their emitted
-        events go to its outbox, as in a delivery; the block commits on exit,
-        or rolls back if it raises. No inbox record is written.
+        Enters a container scope (or re-enters the active one), opens a session,
+        puts it into the scope (handlers ask for ``AsyncSession`` by type) and
+        points :attr:`emitter` at it, so emitted events become outbox rows in
+        this transaction. Commits when the block ends normally; an exception
+        (or a cancellation) rolls everything back and propagates. Handlers must
+        not commit themselves. Not nestable: one unit of work per task at a time.
         """
+        if self._current.get() is not None:
+            raise ConfigurationError(
+                "a unit of work is already running in this task; send the command "
+                "through the mediator instead of opening a second transaction"
+            )
+        # Leaving the session rolls back whatever did not commit.
         async with self.container.scope(), self.session_factory() as session:
             token = self._current.set(session)
             try:

@@ -76,7 +76,8 @@ class WorkerCollector(Collector):
         yield _labelled(
             "messages_total",
             "Deliveries finished, by outcome: handled, dead_lettered, unknown (nobody here "
-            "handles the event; acknowledged) or duplicate (the inbox had it already)",
+            "handles the event; acknowledged), duplicate (the inbox had it already) or delayed "
+            "(moved to a delayed retry stage)",
             "outcome",
             stats.outcomes,
         )
@@ -91,6 +92,13 @@ class WorkerCollector(Collector):
             "Failed handling attempts that are tried again, by reason: error or timeout",
             "reason",
             stats.retries,
+        )
+        yield _labelled(
+            "delayed_retries_total",
+            "Deliveries moved to a delayed retry stage (RETRY_TOPICS) after their in-place "
+            "attempts, by stage number (1 = the first delay)",
+            "stage",
+            stats.delays,
         )
 
     def _attempts(self, stats: WorkerStats, gauges: list[SourceGauges]) -> Iterator[Metric]:

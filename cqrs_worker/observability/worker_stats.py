@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Outcome", "WorkerStats"]
 
-Outcome = Literal["handled", "dead_lettered", "unknown", "duplicate"]
+Outcome = Literal["handled", "dead_lettered", "unknown", "duplicate", "delayed"]
 LabelKey = tuple[str, str, str]
 
 #: Distinct event names of messages nobody here handles that get their own
@@ -27,7 +27,7 @@ LabelKey = tuple[str, str, str]
 #: must not grow the series without bound).
 _MAX_FOREIGN_NAMES = 100
 _OTHER = "other"
-_TOTALS = ("received", "handled", "retried", "dead_lettered", "unknown", "duplicates")
+_TOTALS = ("received", "handled", "retried", "dead_lettered", "unknown", "duplicates", "moved")
 
 
 class WorkerStats:
@@ -37,12 +37,14 @@ class WorkerStats:
     when it stops; the labelled dicts are what ``/metrics`` shows. Each
     delivery ends with exactly one outcome: ``handled`` (handlers ran and
     succeeded), ``dead_lettered``, ``unknown`` (an event name nobody here
-    handles, acknowledged) or ``duplicate`` (the inbox had it already).
+    handles, acknowledged), ``duplicate`` (the inbox had it already) or
+    ``delayed`` (moved to a delayed retry stage, ``RETRY_TOPICS``).
     """
 
     __slots__ = (
         "_foreign",
         "dead_letters",
+        "delays",
         "durations",
         "in_flight",
         "outcomes",
@@ -65,6 +67,7 @@ class WorkerStats:
         self.outcomes: dict[LabelKey, int] = {}
         self.dead_letters: dict[LabelKey, int] = {}
         self.retries: dict[LabelKey, int] = {}
+        self.delays: dict[LabelKey, int] = {}
         self.redelivered: dict[str, int] = {}
         self.durations = Durations()
         self.in_flight = InFlight()
@@ -104,6 +107,11 @@ class WorkerStats:
         """Deliveries the inbox recognised as already handled."""
         return self._total("duplicate")
 
+    @property
+    def moved(self) -> int:
+        """Deliveries moved to a delayed retry stage (they come back later)."""
+        return self._total("delayed")
+
     def _total(self, outcome: Outcome) -> int:
         # Summed when read (logs, tests): the per-message path only bumps one dict entry.
         return sum(count for key, count in list(self.outcomes.items()) if key[2] == outcome)
@@ -118,6 +126,11 @@ class WorkerStats:
         self.retried += 1
         key = (delivery.destination, self.event_name(delivery), reason)
         self.retries[key] = self.retries.get(key, 0) + 1
+
+    def delayed(self, delivery: Delivery, stage: int) -> None:
+        """``delivery`` was moved to delayed retry stage ``stage`` (1-based)."""
+        key = (delivery.destination, self.event_name(delivery), str(stage))
+        self.delays[key] = self.delays.get(key, 0) + 1
 
     def add_redelivered(self, queue: str) -> None:
         """RabbitMQ flagged a delivery of ``queue`` as delivered before."""

@@ -35,7 +35,10 @@ def outbox_ddl(dialect: str, *, name: str = DEFAULT_TABLE_NAME) -> str:
         for index in sorted(table.indexes, key=lambda i: str(i.name))
     ]
     if dialect == "postgresql":
-        statements += [str(ddl.statement) for ddl in _trigger_ddl(table)]
+        # Compiled against the table, so its name is quoted as in CREATE TABLE.
+        statements += [
+            str(ddl.against(table).compile(dialect=target)) for ddl in _trigger_ddl(table)
+        ]
     return ";\n\n".join(statements) + ";\n"
 
 

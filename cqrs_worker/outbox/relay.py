@@ -77,6 +77,12 @@ class EventProducer:
         repository: SqlAlchemyOutboxedEventRepository | None = None,
         settings: RelaySettings | None = None,
     ) -> None:
+        if not isinstance(engine, AsyncEngine):
+            raise TypeError(
+                f"EventProducer(engine, broker) takes an AsyncEngine first, not "
+                f"{type(engine).__qualname__}; python-cqrs's EventProducer(repository, broker) "
+                f"is cqrs_worker.EventProducer"
+            )
         self.engine = engine
         self.broker = broker
         self.repository = repository or SqlAlchemyOutboxedEventRepository()

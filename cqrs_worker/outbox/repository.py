@@ -80,6 +80,13 @@ class SqlAlchemyOutboxedEventRepository:
         *,
         compression: PayloadEncoding = PayloadEncoding.IDENTITY,
     ) -> None:
+        if table is not None and not isinstance(table, sa.Table):
+            raise TypeError(
+                f"SqlAlchemyOutboxedEventRepository(table) takes the outbox Table "
+                f"(outbox_table(metadata)) or nothing, not {type(table).__qualname__}; "
+                f"python-cqrs's SqlAlchemyOutboxedEventRepository(session_factory, compressor) "
+                f"is cqrs_worker.SqlAlchemyOutboxedEventRepository"
+            )
         self.table = table if table is not None else outbox_table(sa.MetaData())
         self.compression = PayloadEncoding(compression)
 

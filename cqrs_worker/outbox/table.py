@@ -168,16 +168,19 @@ def notify_channel(table: sa.Table) -> str:
 
 
 def _add_postgres_notify_trigger(table: sa.Table) -> None:
-    # Two DDL statements: asyncpg runs one command per execute.
+    # Two DDL statements: asyncpg runs one command per execute. The table is
+    # written %(fullname)s so SQLAlchemy quotes it as CREATE TABLE did (a
+    # mixed-case name such as OpsOutbox must be quoted everywhere, or
+    # PostgreSQL folds it to lower case and finds no such table).
     name = table.name
-    function = f"{name}_notify"
+    function = _pg_quote(f"{name}_notify")
     # sa.DDL's constructor is untyped in SQLAlchemy 2.1.
     create_function = sa.DDL(  # type: ignore[no-untyped-call]
         f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ "
         f"BEGIN PERFORM pg_notify('{name}', ''); RETURN NULL; END $$"
     )
     create_trigger = sa.DDL(  # type: ignore[no-untyped-call]
-        f"CREATE TRIGGER {function} AFTER INSERT ON {name} "
+        f"CREATE TRIGGER {function} AFTER INSERT ON %(fullname)s "
         f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
     )
     drop_function = sa.DDL(f"DROP FUNCTION IF EXISTS {function}()")  # type: ignore[no-untyped-call]
@@ -187,3 +190,10 @@ def _add_postgres_notify_trigger(table: sa.Table) -> None:
         ("after_drop", drop_function),
     ):
         sa.event.listen(table, when, ddl.execute_if(dialect="postgresql"))
+
+
+def _pg_quote(identifier: str) -> str:
+    from sqlalchemy.dialects import postgresql
+
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]  # untyped in SQLAlchemy
+    return str(dialect.identifier_preparer.quote(identifier))

@@ -21,8 +21,10 @@ from cqrs_worker.envelope import EnvelopeCodec
 from cqrs_worker.event_mediator import EventMediator
 from cqrs_worker.middleware import Middleware
 from cqrs_worker.worker.dead_letter import DeadLetterSink
+from cqrs_worker.worker.delayed_retry import DelayedRetrier, RetryStageSink
 from cqrs_worker.worker.pipeline import Pipeline, build_pipeline
 from cqrs_worker.worker.retry import RetryPolicy
+from cqrs_worker.worker.retry_stages import RetryStage, stages_of
 from cqrs_worker.worker.settings import WorkerSettings
 from cqrs_worker.worker.source import Source
 from cqrs_worker.worker.stats import WorkerStats
@@ -55,9 +57,22 @@ class SourceContext:
     codec: EnvelopeCodec
     middlewares: Sequence[Middleware] = field(default=())
 
-    def pipeline(self, dead_letters: DeadLetterSink) -> Pipeline:
-        """The delivery pipeline, dead-lettering through ``dead_letters``."""
+    @property
+    def retry_stages(self) -> tuple[RetryStage, ...]:
+        """The delayed retry stages (``RETRY_TOPICS``); empty when they are off."""
+        return stages_of(self.settings.retry_topics)
+
+    def pipeline(
+        self, dead_letters: DeadLetterSink, retry_stages: RetryStageSink | None = None
+    ) -> Pipeline:
+        """The delivery pipeline, dead-lettering through ``dead_letters``; with delayed
+        retry stages configured, moving exhausted deliveries through ``retry_stages``."""
+        stages = self.retry_stages
+        delayed = None
+        if stages and retry_stages is not None:
+            delayed = DelayedRetrier(retry_stages, stages, stats=self.stats)
         return build_pipeline(
+            delayed=delayed,
             mediator=self.mediator,
             codec=self.codec,
             dead_letters=dead_letters,

@@ -26,6 +26,10 @@ logger = logging.getLogger(__name__)
 
 PREFIX = "x-dlq-"
 STACKTRACE = f"{PREFIX}exception-stacktrace"
+#: The delayed retry stages a dead letter went through (``RETRY_TOPICS``), e.g. ``1s,30s``.
+RETRY_STAGES = f"{PREFIX}retry-stages"
+#: ``delivery.context`` key the delayed retrier puts the stages tried under.
+STAGES_TRIED = "retry_stages_tried"
 #: The most UTF-8 bytes the ``x-dlq-exception-stacktrace`` header holds.
 MAX_STACKTRACE_BYTES = 8 * 1024
 _MAX_MESSAGE = 2_000
@@ -54,14 +58,14 @@ class DeadLetterSink(Protocol):
 
 def dead_letter_headers(delivery: Delivery, failure: Failure, worker_id: str) -> dict[str, str]:
     """The ``x-dlq-*`` headers: reason, exception (type, message, bounded stacktrace),
-    attempts, failure times, worker.
+    attempts, failure times, worker, and the delayed retry stages it went through.
 
     The sink adds the origin (``x-dlq-original-topic``/``-partition``/``-offset``
     or ``x-dlq-original-queue``/``-exchange``/``-routing-key``).
     """
     error = failure.error
     now = datetime.datetime.now(datetime.UTC).isoformat()
-    return {
+    headers = {
         f"{PREFIX}reason": failure.reason,
         f"{PREFIX}exception-type": f"{type(error).__module__}.{type(error).__qualname__}",
         f"{PREFIX}exception-message": str(error)[:_MAX_MESSAGE],
@@ -75,6 +79,10 @@ def dead_letter_headers(delivery: Delivery, failure: Failure, worker_id: str) ->
         f"{PREFIX}worker-id": worker_id,
         STACKTRACE: bounded_stacktrace(error),
     }
+    stages = delivery.context.get(STAGES_TRIED)
+    if stages:
+        headers[RETRY_STAGES] = stages
+    return headers
 
 
 def bounded_stacktrace(error: BaseException, limit: int = MAX_STACKTRACE_BYTES) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from typing import cast
 
 from cqrs_worker.worker.delivery import Delivery
@@ -93,6 +93,15 @@ class Lanes:
         self._ready.append(lane)
         if len(self._workers) == len(self._running):  # no worker about to start: maybe one
             self._fill()
+
+    def waiting_behind(self) -> Iterator[tuple[Delivery, int]]:
+        """Each running delivery that others queue behind, and how many: those wait for
+        their key, not for a worker."""
+        queues = self._queues
+        for delivery in self._running.values():
+            queue = queues.get(delivery.lane)
+            if queue is not None and len(queue) > 1:
+                yield delivery, len(queue) - 1
 
     def discard(self, predicate: Callable[[Delivery], bool]) -> int:
         """Drop queued (not yet running) deliveries matching ``predicate``; they are never acked."""

@@ -47,6 +47,10 @@ class PartitionOffsets:
         else:
             self._done.add(offset)
 
+    def finished_tags(self) -> frozenset[int]:
+        """Offsets finished past the committable position (behind an unfinished one)."""
+        return frozenset(self._done)
+
     @property
     def unfinished(self) -> int:
         return len(self._fetched) - len(self._done)

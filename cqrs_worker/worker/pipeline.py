@@ -22,6 +22,18 @@ What happens to a message:
   its own ``retry_policy``); later messages of the same key wait, so per-key
   order holds. A :class:`~cqrs_worker.errors.PermanentError`, or an exception
   type the policy calls permanent, is not retried.
+* **Exhausted, with delayed retries** (opt-in, ``RETRY_TOPICS=1s,30s,5m``;
+  :mod:`cqrs_worker.worker.retry_stages`) — a retryable failure whose
+  in-place attempts ran out moves to the next delayed stage instead: Kafka
+  publishes it to ``<topic>.retry.<delay>`` and consumes it from there once
+  due (pausing only that retry partition meanwhile); RabbitMQ publishes it to
+  the delay queue ``<queue>.retry.<delay>``, whose TTL dead-letters it back
+  to the queue. Each stage gets the in-place attempts again. The original is
+  acknowledged only after the stage confirmed the copy, which keeps the
+  body (so the event id and the inbox) and carries ``x-retry-*`` headers.
+  **The moved message leaves its key's order**: later messages of its key
+  are handled while it waits. After the last stage it is dead-lettered,
+  with the attempts of every stage and ``x-dlq-retry-stages``.
 * **Exhausted or permanent** — dead-lettered with headers naming the origin
   (topic/partition/offset or queue), the exception type, message and
   (bounded) stacktrace, the attempts, the first and last failure times and
@@ -59,6 +71,7 @@ from cqrs_worker.observability.logcontext import bind as bind_log_context
 from cqrs_worker.observability.logcontext import unbind as unbind_log_context
 from cqrs_worker.observability.tracing import consumer_tracing
 from cqrs_worker.worker.dead_letter import DeadLetterer, DeadLetterSink
+from cqrs_worker.worker.delayed_retry import DelayedRetrier
 from cqrs_worker.worker.delivery import Delivery
 from cqrs_worker.worker.retry import Retrier, RetryPolicy
 from cqrs_worker.worker.stats import WorkerStats
@@ -83,6 +96,7 @@ def build_pipeline(
     consumer_group: str | None = None,
     handler_timeout: float | None = None,
     observe: bool = True,
+    delayed: DelayedRetrier | None = None,
 ) -> Pipeline:
     """Compose the pipeline of the contract above, once per worker.
 
@@ -96,6 +110,10 @@ def build_pipeline(
     counted in ``stats``; ``observe`` (on by default; off only to measure
     its cost) also times the handlers of each attempt and tracks them in
     flight.
+
+    ``delayed`` (``RETRY_TOPICS``) takes a delivery whose retryable
+    failure used up its in-place attempts to the next delayed retry stage
+    instead of the dead-letter sink, until the stages run out.
 
     The stages are called directly rather than as middlewares: a message
     that succeeds costs one coroutine frame here, whatever the contract
@@ -160,8 +178,11 @@ def build_pipeline(
         except (DecodeError, RetriesExhaustedError) as exc:
             if isinstance(exc, DecodeError):
                 delivery.event_name = delivery.event_name or exc.event_name
-            await dead_letter(delivery, exc)
-            outcome = "dead_lettered"
+            elif delayed is not None and await delayed.move(delivery, exc):
+                outcome = "delayed"
+            if outcome != "delayed":
+                await dead_letter(delivery, exc)
+                outcome = "dead_lettered"
         finally:
             unbind_log_context(token)
         finished(delivery, "duplicate" if delivery.duplicate else outcome)

@@ -100,7 +100,9 @@ class Retrier:
             delivery.last_failure_at = now
             policy, permanent = self._decide(error)
             if permanent or delivery.attempts >= policy.max_attempts:
-                raise RetriesExhaustedError(delivery.attempts, error) from error
+                raise RetriesExhaustedError(
+                    delivery.attempts, error, permanent=permanent
+                ) from error
             delay = policy.delay(delivery.attempts)
             self._stats.retry(
                 delivery, "timeout" if isinstance(error, HandlerTimeoutError) else "error"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import pydantic
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -18,6 +19,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from cqrs_worker.errors import ConfigurationError
 from cqrs_worker.security import SECRET, KafkaSecuritySettings, RabbitMQTLSSettings, describe_input
 from cqrs_worker.worker.pipeline import UnknownEventPolicy
+from cqrs_worker.worker.retry_stages import parse_delays
 
 __all__ = [
     "ENV_PREFIX",
@@ -33,6 +35,7 @@ ENV_PREFIX = "CQRS_WORKER_"
 LogFormat = Literal["text", "json"]
 LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
 NameList = Annotated[tuple[str, ...], NoDecode]
+_NO_LIMIT = ("0", "none", "off")
 
 
 def env_name(field: str) -> str:
@@ -87,7 +90,7 @@ class WorkerSettings(KafkaSecuritySettings, RabbitMQTLSSettings, BaseSettings):
     prefetch: int = pydantic.Field(default=256, ge=1, le=65_535)
     """RabbitMQ unacknowledged deliveries in flight per queue."""
     max_message_bytes: int | None = pydantic.Field(default=1_048_576, ge=1)
-    """Bodies over this size are dead-lettered unread; ``None``: no limit."""
+    """Bodies over this size are dead-lettered unread; ``0``, ``none`` or ``off``: no limit."""
 
     # -- failures ---------------------------------------------------------
     max_attempts: int = pydantic.Field(default=5, ge=1)
@@ -96,6 +99,9 @@ class WorkerSettings(KafkaSecuritySettings, RabbitMQTLSSettings, BaseSettings):
     """Seconds before the second attempt; doubles per attempt (with jitter)."""
     retry_max_delay: float = pydantic.Field(default=30.0, ge=0)
     """Cap on the delay between attempts, in seconds."""
+    retry_topics: Annotated[tuple[float, ...], NoDecode] = ()
+    """Delayed retry stages after the in-place attempts, e.g. ``5s,30s,5m``: Kafka topics
+    ``<topic>.retry.<delay>``, RabbitMQ delay queues ``<queue>.retry.<delay>``. Empty: off."""
     dlq_suffix: str = pydantic.Field(default=".dlq", min_length=1)
     """Kafka dead-letter topic is ``<topic><dlq_suffix>``."""
     kafka_idempotence: bool = True
@@ -142,6 +148,33 @@ class WorkerSettings(KafkaSecuritySettings, RabbitMQTLSSettings, BaseSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
+    @pydantic.field_validator("max_message_bytes", mode="before")
+    @classmethod
+    def _no_limit(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in _NO_LIMIT:
+            return None
+        return None if value == 0 else value
+
+    @pydantic.field_validator("rabbitmq_url")
+    @classmethod
+    def _amqp_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return value
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("amqp", "amqps") or not parts.hostname:
+            raise ValueError(
+                "expected an AMQP URL, amqp://<user>:<password>@<host>:5672/<vhost> "
+                "(amqps:// for TLS)"
+            )
+        return value
+
+    @pydantic.field_validator("retry_topics", mode="before")
+    @classmethod
+    def _delays(cls, value: object) -> object:
+        if isinstance(value, (str, list, tuple)):
+            return parse_delays(value)
+        return value
+
     @pydantic.field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
@@ -185,17 +218,17 @@ def load_settings(**values: Any) -> WorkerSettings:
 
 
 def describe_errors(exc: pydantic.ValidationError) -> str:
-    """One line per invalid setting, naming its variable and flag."""
-    lines = []
+    """Every invalid setting on one line, naming its variable and flag (passwords hidden)."""
+    parts = []
     for error in exc.errors(include_url=False):
         field = str(error["loc"][0]) if error["loc"] else ""
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
-            lines.append(f"{field!r} is not a worker setting")
+            parts.append(f"{field!r} is not a worker setting")
         elif field in WorkerSettings.model_fields:
             flag = field.replace("_", "-")
             shown = describe_input(WorkerSettings, field, error["input"])
-            lines.append(f"{env_name(field)} (--{flag}): {message}, got {shown}")
+            parts.append(f"{env_name(field)} (--{flag}): {message}, got {shown}")
         else:
-            lines.append(message)
-    return "invalid worker settings:\n  " + "\n  ".join(lines)
+            parts.append(message)
+    return "invalid worker settings: " + "; ".join(parts)

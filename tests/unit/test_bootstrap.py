@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pydantic
 import pytest
@@ -268,3 +268,14 @@ async def test_max_event_depth_is_passed_to_the_event_mediator() -> None:
 
     with pytest.raises(EventCycleError, match="3 levels deep"):
         await mediators.events.send(Loop())
+
+
+@pytest.mark.parametrize("build", [bootstrap, bootstrap_requests, bootstrap_events])
+def test_python_cqrs_keywords_say_what_to_write(build: Callable[..., object]) -> None:
+    with pytest.raises(TypeError, match=r"di_container= -> container=.*requests\.bootstrap"):
+        build(di_container=DefaultContainer())
+
+
+def test_request_mediator_names_event_mediator_for_event_emitter() -> None:
+    with pytest.raises(TypeError, match=r"event_emitter; write event_mediator="):
+        RequestMediator(RequestMap(), DefaultContainer(), event_emitter=None)  # type: ignore[call-arg]  # under test

@@ -88,12 +88,12 @@ def test_envelope_fields() -> None:
     assert joined().partition_key is None
 
 
-def test_parametrized_event_needs_name_topic_and_payload() -> None:
+def test_parametrized_event_needs_name_and_payload() -> None:
     with pytest.raises(pydantic.ValidationError) as caught:
         NotificationEvent[UserPayload].model_validate({})
 
     missing = {err["loc"][0] for err in caught.value.errors() if err["type"] == "missing"}
-    assert missing == {"event_name", "topic", "payload"}
+    assert missing == {"event_name", "payload"}
 
 
 def test_payload_is_validated() -> None:
@@ -126,3 +126,34 @@ def test_emitted_events_reads_the_events_attribute() -> None:
 
     assert emitted_events(Emits()) == (UserRenamed(user_id="a"),)
     assert emitted_events(EmitsNothing()) == ()
+
+
+def test_unknown_fields_are_an_error() -> None:
+    with pytest.raises(pydantic.ValidationError, match="meeting_room_id\n  Extra inputs"):
+        NotificationEvent[dict[str, int]](
+            event_name="Closed", topic="rooms", payload={}, meeting_room_id=1
+        )
+
+
+def test_a_class_may_allow_unknown_fields() -> None:
+    class Loose(DomainEvent):
+        model_config = pydantic.ConfigDict(extra="allow")
+
+    assert Loose(note="kept").model_extra == {"note": "kept"}
+
+
+def test_event_topic_is_python_cqrs_spelling_of_topic() -> None:
+    event = NotificationEvent[dict[str, int]](event_topic="rooms", event_name="Closed", payload={})
+
+    assert event.topic == "rooms"
+    assert "event_topic" not in event.model_dump()
+
+
+def test_an_event_without_topic_goes_to_the_default_topic(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CQRS_WORKER_DEFAULT_TOPIC", raising=False)
+    assert ECSTEvent[dict[str, int]](event_name="Closed", payload={}).topic == "output_topic"
+
+    monkeypatch.setenv("CQRS_WORKER_DEFAULT_TOPIC", "rooms")
+    assert ECSTEvent[dict[str, int]](event_name="Closed", payload={}).topic == "rooms"

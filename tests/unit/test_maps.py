@@ -62,8 +62,8 @@ class SecondHandler:
 
 
 def test_command_and_query_are_requests() -> None:
-    assert Command is Request
-    assert Query is Request
+    assert issubclass(Command, Request)
+    assert issubclass(Query, Request)
     assert isinstance(CreateUser(name="ann"), Request)
 
 

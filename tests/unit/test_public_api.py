@@ -34,7 +34,9 @@ import cqrs_worker
 from cqrs_worker import errors
 
 ROOT = Path(__file__).resolve().parents[2]
-RE_EXPORTED_SUBPACKAGES = ("cqrs_worker.envelope",)
+RE_EXPORTED_SUBPACKAGES = ("cqrs_worker.envelope", "cqrs_worker.events", "cqrs_worker.requests")
+# python-cqrs's module paths (cqrs_worker/compat/): they re-export its call shapes, not our classes.
+PYTHON_CQRS_PATHS = ("cqrs_worker.mediator",)
 
 
 def core_module_names() -> list[str]:
@@ -43,6 +45,7 @@ def core_module_names() -> list[str]:
         for info in pkgutil.iter_modules(cqrs_worker.__path__)
         if not info.ispkg and not info.name.startswith("_")
     ]
+    names = [name for name in names if name not in PYTHON_CQRS_PATHS]
     return sorted(names) + list(RE_EXPORTED_SUBPACKAGES)
 
 

@@ -86,6 +86,19 @@ class Assignment:
         cancelled = await self.lanes.finish(_revoked, max(0.0, deadline - loop.time()))
         return states, dropped, cancelled
 
+    def count_parked(self) -> int:
+        """Set each partition's ``parked``: deliveries queued behind a key being retried
+        (its running delivery failed at least once); returns their total."""
+        for state in self.partitions.values():
+            state.parked = 0
+        total = 0
+        for head, count in self.lanes.waiting_behind():
+            if head.first_failure_at is not None:
+                origin: PartitionState = head.origin
+                origin.parked += count
+                total += count
+        return total
+
     def dispatch(
         self, batch: Mapping[Any, Sequence[Any]], received: Callable[[str, int], None]
     ) -> None:
@@ -98,6 +111,7 @@ class Assignment:
             if state.start is None:
                 state.start = records[0].offset
             state.offsets.fetched_all([record.offset for record in records])
+            state.pending += len(records)
             topic, partition = tp.topic, tp.partition
             for record in records:
                 key = record.key
@@ -124,6 +138,7 @@ class Assignment:
     def _finished(self, delivery: Delivery) -> None:
         state: PartitionState = delivery.origin
         state.offsets.finished(delivery.raw.offset)
+        state.pending -= 1
         pending = self.lanes.pending
         if self._flow.waiting:
             self._flow.finished(state, pending)

@@ -7,6 +7,10 @@ from: ``x-dlq-original-topic``, ``x-dlq-original-partition``,
 ``x-dlq-original-offset``. Keeping the key keeps one key's failures in one
 dead-letter partition, in order. An ``x-dlq-*`` header the original already
 had (a message replayed from a dead-letter topic) is replaced, not repeated.
+A record of a delayed retry topic (``<topic>.retry.<delay>``) goes to its
+original topic's dead-letter topic, the origin headers name the original,
+and its ``x-retry-*`` headers are left out (``x-dlq-retry-stages`` and
+``x-dlq-attempts`` say what they did; a replay starts at the first stage).
 """
 
 from __future__ import annotations
@@ -21,12 +25,17 @@ from cqrs_worker.brokers import KafkaMessageBroker, kafka_producer_factory
 from cqrs_worker.errors import ConfigurationError, PublishError
 from cqrs_worker.worker.dead_letter import PREFIX
 from cqrs_worker.worker.delivery import Delivery
+from cqrs_worker.worker.retry_stages import PREFIX as RETRY_PREFIX
 
 __all__ = ["KafkaDeadLetterSink"]
 
 ORIGINAL_TOPIC = f"{PREFIX}original-topic"
 ORIGINAL_PARTITION = f"{PREFIX}original-partition"
 ORIGINAL_OFFSET = f"{PREFIX}original-offset"
+RETRY_TOPIC = f"{RETRY_PREFIX}original-topic"
+RETRY_PARTITION = f"{RETRY_PREFIX}original-partition"
+RETRY_OFFSET = f"{RETRY_PREFIX}original-offset"
+_RETRY_ORIGIN = frozenset((RETRY_TOPIC, RETRY_PARTITION, RETRY_OFFSET))
 
 
 class KafkaDeadLetterSink:
@@ -85,10 +94,21 @@ class KafkaDeadLetterSink:
         try:
             await broker.start()
         except PublishError as exc:
-            raise ConfigurationError(
-                f"cannot start the dead-letter producer for Kafka at {self._bootstrap}: {exc}"
-            ) from exc
+            raise ConfigurationError(self._start_failure(exc)) from exc
         self._broker = broker
+
+    def _start_failure(self, exc: PublishError) -> str:
+        cause = exc.__cause__
+        if self._idempotence and isinstance(cause, KafkaError) and not cause.retriable:
+            # Connected, yet refused: most likely no producer id for an
+            # idempotent producer (Tansu 0.6 grants none). The worker's own
+            # switch is the setting, not the producer's constructor.
+            return (
+                f"Kafka at {self._bootstrap} refused the idempotent dead-letter producer "
+                f"({type(cause).__name__}: {cause}); if the cluster cannot grant producer ids, "
+                f"set CQRS_WORKER_KAFKA_IDEMPOTENCE=false (--no-kafka-idempotence)"
+            )
+        return f"cannot start the dead-letter producer for Kafka at {self._bootstrap}: {exc}"
 
     async def close(self) -> None:
         broker, self._broker = self._broker, None
@@ -99,18 +119,45 @@ class KafkaDeadLetterSink:
         # The original bytes go out as they came in (keys and header values need
         # not be UTF-8), so this talks to the broker's producer directly rather
         # than through the text-based OutgoingMessage.
-        if self._broker is None:
-            raise PublishError("the Kafka dead-letter sink is not started; call start() first")
         record = delivery.raw
+        # A record from a delayed retry topic is dead-lettered as the original
+        # it is a copy of: to the original topic's dead-letter topic, naming it.
+        topic, partition, offset = origin_of(record)
         ours = {
             **headers,
-            ORIGINAL_TOPIC: record.topic,
-            ORIGINAL_PARTITION: str(record.partition),
-            ORIGINAL_OFFSET: str(record.offset),
+            ORIGINAL_TOPIC: topic,
+            ORIGINAL_PARTITION: partition,
+            ORIGINAL_OFFSET: offset,
         }
-        out = [(name, value) for name, value in record.headers if name not in ours]
-        out.extend((name, value.encode()) for name, value in ours.items())
-        topic = self.topic_for(record.topic)
+        # The stage headers go: the dead letter says what it needs in x-dlq-*, and
+        # a replay of it to the original topic starts over at the first stage.
+        await self.publish(
+            self.topic_for(topic), record, ours, what="dead-letter record", drop=RETRY_PREFIX
+        )
+
+    async def publish(
+        self,
+        topic: str,
+        record: Any,
+        headers: Mapping[str, str],
+        *,
+        what: str,
+        drop: str | None = None,
+    ) -> None:
+        """Publish a copy of ``record`` (value, key, headers) to ``topic`` with ``headers``
+        replacing its own of those names (and without those starting with ``drop``);
+        returns once Kafka confirmed it.
+
+        The delayed retry stages publish through here too (one producer).
+        """
+        if self._broker is None:
+            raise PublishError("the Kafka dead-letter sink is not started; call start() first")
+        out = [
+            (name, value)
+            for name, value in record.headers
+            if name not in headers and not (drop and name.startswith(drop))
+        ]
+        out.extend((name, value.encode()) for name, value in headers.items())
         try:
             async with asyncio.timeout(self._send_timeout):
                 await self._broker.producer.send_and_wait(
@@ -118,6 +165,24 @@ class KafkaDeadLetterSink:
                 )
         except (KafkaError, TimeoutError) as exc:
             raise PublishError(
-                f"Kafka did not confirm the dead-letter record for {record.topic}"
+                f"Kafka did not confirm the {what} for {record.topic}"
                 f"[{record.partition}]@{record.offset} on {topic!r} ({type(exc).__name__}: {exc})"
             ) from exc
+
+
+def origin_of(record: Any) -> tuple[str, str, str]:
+    """Topic, partition and offset of the record ``record`` was first consumed as.
+
+    A record of a delayed retry topic names its original in
+    ``x-retry-original-*`` headers; any other record is its own original.
+    """
+    found: dict[str, str] = {}
+    for name, value in record.headers:
+        if name in _RETRY_ORIGIN:
+            try:
+                found[name] = value.decode()
+            except (UnicodeDecodeError, AttributeError):
+                break
+    if len(found) == len(_RETRY_ORIGIN):
+        return found[RETRY_TOPIC], found[RETRY_PARTITION], found[RETRY_OFFSET]
+    return record.topic, str(record.partition), str(record.offset)

@@ -6,6 +6,7 @@ from cqrs_worker.errors import ConfigurationError
 from cqrs_worker.security import aiokafka_options, faststream_options
 from cqrs_worker.worker.context import SourceContext
 from cqrs_worker.worker.kafka.dead_letter import KafkaDeadLetterSink
+from cqrs_worker.worker.kafka.retry_topics import KafkaRetrySink, retry_topics
 from cqrs_worker.worker.kafka.source import KafkaSource
 
 __all__ = ["kafka_source"]
@@ -19,7 +20,9 @@ def kafka_source(context: SourceContext) -> KafkaSource:
     brokers that grant no producer ids. The consumer and the dead-letter
     producer share one security configuration (TLS context, SASL, token
     provider), read from the ``CQRS_WORKER_KAFKA_SECURITY_*``/``_SASL_*``/``_SSL_*``
-    settings.
+    settings. With ``RETRY_TOPICS``, the source also consumes the retry topics
+    ``<topic>.retry.<delay>``, and the pipeline moves exhausted deliveries
+    there through the dead-letter producer.
     """
     settings = context.settings
     if settings.kafka_bootstrap is None or settings.group_id is None:
@@ -31,11 +34,13 @@ def kafka_source(context: SourceContext) -> KafkaSource:
         enable_idempotence=settings.kafka_idempotence,
         producer_options=security,
     )
+    stages = context.retry_stages
     return KafkaSource(
         bootstrap=settings.kafka_bootstrap,
         group_id=settings.group_id,
         topics=context.topics,
-        pipeline=context.pipeline(sink),
+        retry_topics=retry_topics(context.topics, stages),
+        pipeline=context.pipeline(sink, KafkaRetrySink(sink) if stages else None),
         stats=context.stats,
         concurrency=settings.concurrency,
         batch_size=settings.batch_size,

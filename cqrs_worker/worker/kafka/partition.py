@@ -19,7 +19,18 @@ class PartitionState:
     fetched under).
     """
 
-    __slots__ = ("committed", "committed_at", "offsets", "paused", "revoked", "start", "tp")
+    __slots__ = (
+        "committed",
+        "committed_at",
+        "full",
+        "offsets",
+        "parked",
+        "paused",
+        "pending",
+        "revoked",
+        "start",
+        "tp",
+    )
 
     def __init__(self, tp: Any) -> None:
         #: The aiokafka ``TopicPartition``.
@@ -31,6 +42,13 @@ class PartitionState:
         self.committed_at = time.monotonic()
         #: The first offset fetched under this assignment: the group's position when it began.
         self.start: int | None = None
+        #: Deliveries of this partition queued or running (the flow control's share).
+        self.pending = 0
+        #: Of those, queued behind a key being retried (counted before each fetch).
+        self.parked = 0
+        #: Past the uncommitted bound, until half of it is committable.
+        self.full = False
+        #: Paused in the consumer (full, or stalled under pressure).
         self.paused = False
         self.revoked = False
 

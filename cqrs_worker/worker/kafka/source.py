@@ -43,6 +43,7 @@ from cqrs_worker.worker.kafka.connect import (
     subscribe,
 )
 from cqrs_worker.worker.kafka.dead_letter import KafkaDeadLetterSink
+from cqrs_worker.worker.kafka.due import DueGate
 from cqrs_worker.worker.kafka.fetcher import Fetcher
 from cqrs_worker.worker.kafka.flow import FlowControl
 from cqrs_worker.worker.kafka.rebalance import RebalanceListener
@@ -72,6 +73,8 @@ class KafkaSource:
     * ``instance_id`` — static group membership (``group.instance.id``), or ``None``.
     * ``dead_letters`` — the sink the pipeline dead-letters through, when it is
       a :class:`KafkaDeadLetterSink`: started by :meth:`start`, closed by :meth:`stop`.
+    * ``retry_topics`` — the delayed retry topics (``<topic>.retry.<delay>``),
+      consumed too; a partition of one waits until its next record is due.
     * ``consumer_options`` — more FastStream/aiokafka consumer settings
       (``session_timeout_ms``, ``heartbeat_interval_ms``, ``max_poll_interval_ms``,
       ``rebalance_timeout_ms``, ``auto_offset_reset`` (default ``earliest``), ...).
@@ -79,8 +82,8 @@ class KafkaSource:
       (``security``, ``client_id``, ``request_timeout_ms``, ...).
     * ``drain_timeout`` — seconds revoked partitions' running deliveries may
       take; below the rebalance timeout (default: half of it).
-    * ``max_pending`` — deliveries queued or running before fetching waits
-      (default ``2 * batch_size``; more only costs memory and GC time);
+    * ``max_pending`` — deliveries queued or running before only partitions whose
+      work drains are fetched (default ``2 * batch_size``; see ``kafka.flow``);
       ``max_uncommitted`` — messages of one partition past its committable
       position before that partition pauses (default ``max(max_pending, 10_000)``).
     * ``start_timeout`` — seconds :meth:`start` may take to connect and get
@@ -99,6 +102,7 @@ class KafkaSource:
         batch_size: int = 1000,
         instance_id: str | None = None,
         dead_letters: KafkaDeadLetterSink | None = None,
+        retry_topics: Sequence[str] = (),
         consumer_options: Mapping[str, Any] | None = None,
         broker_options: Mapping[str, Any] | None = None,
         drain_timeout: float | None = None,
@@ -119,7 +123,9 @@ class KafkaSource:
         options = dict(consumer_options or {})
         self._bootstrap = bootstrap
         self._group_id = group_id
-        self._topics = tuple(topics)
+        # The delayed retry topics are consumed like the others, each
+        # partition held back until its next record is due.
+        self._topics = (*topics, *retry_topics)
         self._instance_id = instance_id
         self._dead_letters = dead_letters
         self._drain_timeout, stall_timeout = group_timeouts(drain_timeout, options)
@@ -130,10 +136,8 @@ class KafkaSource:
         self._name = name
         self._stats = stats
         pending = max_pending if max_pending is not None else 2 * batch_size
-        flow = FlowControl(
-            max_pending=pending,
-            max_uncommitted=max_uncommitted if max_uncommitted else max(pending, 10_000),
-        )
+        uncommitted = max_uncommitted if max_uncommitted else max(pending, 10_000)
+        flow = FlowControl(max_pending=pending, max_uncommitted=uncommitted, batch_size=batch_size)
         self._assignment = Assignment(
             pipeline, concurrency=concurrency, flow=flow, idle=self._caught_up
         )
@@ -144,6 +148,7 @@ class KafkaSource:
             fetch_timeout=fetch_timeout,
             stall_timeout=stall_timeout,
             stats=stats,
+            due=DueGate(retry_topics) if retry_topics else None,
         )
         self._listener = RebalanceListener(revoked=self._on_revoked, assigned=self._on_assigned)
         self._broker = build_broker(bootstrap, broker_options or {})

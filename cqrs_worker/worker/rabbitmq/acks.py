@@ -11,10 +11,18 @@ running, waiting or retrying holds back the acks of every later one; they
 stay unacknowledged, and are redelivered if the channel goes away.
 
 Acks go out when ``batch`` more deliveries became acknowledgeable, or
-``interval`` seconds after the first of them, whichever comes first. We
-never reject or nack (dead letters are published, then acknowledged), so a
-multiple ack can never cover a settled tag, which RabbitMQ would punish by
-closing the channel.
+``interval`` seconds after the first of them, whichever comes first.
+
+A delivery that keeps failing would otherwise keep every later one
+unacknowledged, and they would fill the prefetch window (RabbitMQ counts
+unacknowledged deliveries) until no other key gets anything. So once
+``batch`` deliveries finished behind an unfinished one, they are acknowledged
+one by one (``multiple=False``): the window keeps room for other keys, and
+per-key order is untouched (only finished deliveries are acknowledged). A
+later multiple ack names a tag that is still unacknowledged (RabbitMQ closes
+the channel on a multiple ack naming a settled tag; settled tags below the
+named one are skipped). We never reject or nack (dead letters are published,
+then acknowledged).
 
 The tracker relies on seeing every delivery of its channel (one consumer
 per channel): a multiple ack would also settle a delivery it never saw. Tags
@@ -53,6 +61,7 @@ class AckTracker:
         "_interval",
         "_last",
         "_offsets",
+        "_settled",
         "_timer",
         "_wake",
         "channel",
@@ -67,6 +76,8 @@ class AckTracker:
         self._batch = batch
         self._interval = interval
         self._offsets = PartitionOffsets()
+        #: Finished tags above the watermark that were acknowledged one by one.
+        self._settled: set[int] = set()
         self._acked = 0
         self._last = 0
         self._closer: asyncio.Task[None] | None = None
@@ -76,7 +87,15 @@ class AckTracker:
     @property
     def unacked(self) -> int:
         """Deliveries received and not yet acknowledged (finished or not)."""
-        return self._offsets.outstanding + (self._position() - 1 - self._acked)
+        offsets = self._offsets
+        return offsets.outstanding - len(self._settled) + (self._position() - 1 - self._acked)
+
+    @property
+    def behind(self) -> int:
+        """Deliveries finished behind an unfinished one, not yet acknowledged (exact after a
+        :meth:`flush`; until then it may count too few)."""
+        offsets = self._offsets
+        return offsets.outstanding - offsets.unfinished - len(self._settled)
 
     def received(self, tag: int) -> None:
         """Record a delivery; tags arrive in order, 1, 2, 3, ..."""
@@ -91,7 +110,7 @@ class AckTracker:
         if self.closed:
             return
         waiting = self._position() - 1 - self._acked
-        if waiting >= self._batch:
+        if waiting >= self._batch or self.behind >= self._batch:
             self._wake.set()
         elif waiting > 0 and self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self._interval, self._wake.set)
@@ -109,17 +128,36 @@ class AckTracker:
             self._timer.cancel()
             self._timer = None
         upto = self._position() - 1
-        if self.closed or upto <= self._acked:
+        if self.closed:
             return
-        self._acked = upto
         try:
-            await self.channel.basic_ack(upto, multiple=True)
+            if upto > self._acked:
+                await self._ack_upto(upto)
+            if self.behind >= self._batch:
+                await self._ack_behind()
         except (aiormq.ChannelInvalidStateError, aiormq.AMQPError, ConnectionError) as exc:
             # The channel is gone: RabbitMQ requeues what it had not acknowledged.
             logger.info(
                 "could not acknowledge up to delivery %d (%s); it will be redelivered", upto, exc
             )
             self.close()
+
+    async def _ack_upto(self, upto: int) -> None:
+        settled, acked = self._settled, self._acked
+        self._acked = upto
+        named = upto
+        while named > acked and named in settled:  # name a tag still unacknowledged
+            named -= 1
+        if settled:
+            self._settled = {tag for tag in settled if tag > upto}
+        if named > acked:
+            await self.channel.basic_ack(named, multiple=True)
+
+    async def _ack_behind(self) -> None:
+        tags = sorted(self._offsets.finished_tags() - self._settled)
+        self._settled.update(tags)
+        for tag in tags:
+            await self.channel.basic_ack(tag, multiple=False)
 
     def close(self) -> None:
         """Stop acknowledging (the channel closed); later completions are ignored."""

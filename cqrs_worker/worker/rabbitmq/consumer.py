@@ -6,6 +6,10 @@ delivery (aiormq's), no message wrapper, and the delivery tag handled by our
 restores the prefetch after a reconnect and calls us back to consume again
 with a fresh tracker (the tags restart at 1).
 
+A key whose message is being retried holds back only itself: the window
+grows by what waits behind it, up to ``max_held`` more deliveries
+(:class:`~cqrs_worker.worker.rabbitmq.window.PrefetchWindow`).
+
 When the channel closes, RabbitMQ requeues every unacknowledged delivery:
 those still waiting in a lane are dropped (their redelivered copies will
 come), those running finish but are not acknowledged by the closed tracker.
@@ -31,6 +35,7 @@ from cqrs_worker.worker.delivery import Delivery
 from cqrs_worker.worker.lanes import Lanes
 from cqrs_worker.worker.rabbitmq.acks import AckTracker
 from cqrs_worker.worker.rabbitmq.record import RabbitRecord
+from cqrs_worker.worker.rabbitmq.window import PrefetchWindow
 from cqrs_worker.worker.stats import WorkerStats
 
 __all__ = ["QueueConsumer"]
@@ -38,6 +43,8 @@ __all__ = ["QueueConsumer"]
 logger = logging.getLogger(__name__)
 
 _CLOSE_TIMEOUT = 5.0
+#: Seconds between looks at what waits behind a retried key (the prefetch window).
+_WINDOW_INTERVAL = 0.25
 _KEYS = (str, bytes, int)
 
 
@@ -51,6 +58,7 @@ class QueueConsumer:
         lanes: Lanes,
         stats: WorkerStats,
         prefetch: int,
+        max_held: int,
         ack_batch: int,
         ack_interval: float,
         order_unkeyed: bool,
@@ -61,6 +69,7 @@ class QueueConsumer:
         self._lanes = lanes
         self._stats = stats
         self._prefetch = prefetch
+        self._max_held = max_held
         self._ack_batch = ack_batch
         self._ack_interval = ack_interval
         self._order_unkeyed = order_unkeyed
@@ -68,7 +77,7 @@ class QueueConsumer:
         self._on_cancelled = on_cancelled
         self._channel: AbstractRobustChannel | None = None
         self._tracker: AckTracker | None = None
-        self._flusher: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._tag: str | None = None
         self._stopped = False
 
@@ -90,7 +99,8 @@ class QueueConsumer:
     async def start(self, connection: AbstractRobustConnection) -> None:
         channel = connection.channel(publisher_confirms=False)
         await channel.initialize()
-        await channel.set_qos(prefetch_count=self._prefetch)
+        # Channel-wide, so that the window can grow while we consume (PrefetchWindow).
+        await channel.set_qos(prefetch_count=self._prefetch, global_=True)
         channel.reopen_callbacks.add(self._reopened)
         self._channel = channel
         await self._consume()
@@ -113,9 +123,7 @@ class QueueConsumer:
                 async with asyncio.timeout(_CLOSE_TIMEOUT):
                     await tracker.flush()
             tracker.close()
-        if self._flusher is not None:
-            self._flusher.cancel()
-            await asyncio.gather(self._flusher, return_exceptions=True)
+        await self._stop_tasks()
         if self._channel is not None:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(_CLOSE_TIMEOUT):
@@ -127,15 +135,33 @@ class QueueConsumer:
         # aio-pika types the underlying channel abstractly; it is aiormq's.
         amqp = cast(aiormq.Channel, await self._channel.get_underlay_channel())
         tracker = AckTracker(amqp, batch=self._ack_batch, interval=self._ack_interval)
-        if self._flusher is not None:
-            self._flusher.cancel()
+        await self._stop_tasks()
         self._tracker = tracker
-        self._flusher = asyncio.get_running_loop().create_task(tracker.run())
+        window = PrefetchWindow(
+            amqp,
+            queue=self.queue,
+            prefetch=self._prefetch,
+            max_held=self._max_held,
+            held=lambda: sum(
+                count
+                for head, count in self._lanes.waiting_behind()
+                if head.first_failure_at is not None and head.raw.tracker is tracker
+            ),
+            interval=_WINDOW_INTERVAL,
+        )
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(tracker.run()), loop.create_task(window.run())]
         amqp.closing.add_done_callback(lambda _: self._lost(tracker))
         amqp.on_consumer_cancel_callbacks.add(self._cancelled_by_broker)
         ok = await amqp.basic_consume(self.queue, self._make_receiver(tracker))
         self._tag = ok.consumer_tag
         logger.info("consuming RabbitMQ queue %r (prefetch %d)", self.queue, self._prefetch)
+
+    async def _stop_tasks(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _reopened(self, _channel: Any) -> None:
         if self._stopped:

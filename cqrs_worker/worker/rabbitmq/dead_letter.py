@@ -14,7 +14,8 @@ the original stays unacknowledged.
 
 The copy drops ``expiration`` (it would expire in the dead-letter queue),
 ``user_id`` (RabbitMQ checks it against the publishing user) and ``reply_to``.
-An ``x-dlq-*`` header the original already had is replaced, not repeated.
+An ``x-dlq-*`` header the original already had is replaced, not repeated;
+delayed retry stage headers (``x-retry-*``) are left out.
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ ORIGINAL_QUEUE = f"{PREFIX}original-queue"
 ORIGINAL_EXCHANGE = f"{PREFIX}original-exchange"
 ORIGINAL_ROUTING_KEY = f"{PREFIX}original-routing-key"
 
+# The retry stages' names for the original exchange and routing key
+# (:mod:`~cqrs_worker.worker.rabbitmq.retry_queues`; not imported: it imports the record too).
+_RETRY_PREFIX = "x-retry-"
+_RETRY_EXCHANGE = f"{_RETRY_PREFIX}original-exchange"
+_RETRY_ROUTING_KEY = f"{_RETRY_PREFIX}original-routing-key"
 _FAILURES = (aiormq.AMQPError, aiormq.ChannelInvalidStateError, ConnectionError, TimeoutError)
 
 
@@ -99,13 +105,21 @@ def dead_letter_message(
 ) -> aio_pika.Message:
     """The copy of ``record`` that goes to the dead-letter exchange."""
     props = record.message.header.properties
+    carried = props.headers or {}
+    # Back from a delay queue, it arrived through the default exchange: name
+    # where it was first published instead.
     ours: dict[str, Any] = {
         **headers,
         ORIGINAL_QUEUE: record.queue,
-        ORIGINAL_EXCHANGE: record.exchange,
-        ORIGINAL_ROUTING_KEY: record.routing_key,
+        ORIGINAL_EXCHANGE: carried.get(_RETRY_EXCHANGE, record.exchange),
+        ORIGINAL_ROUTING_KEY: carried.get(_RETRY_ROUTING_KEY, record.routing_key),
     }
-    kept = {name: value for name, value in (props.headers or {}).items() if name not in ours}
+    # The stage headers go (x-dlq-retry-stages says which ran): a replay starts over.
+    kept = {
+        name: value
+        for name, value in carried.items()
+        if name not in ours and not name.startswith(_RETRY_PREFIX)
+    }
     return aio_pika.Message(
         body,
         headers={**kept, **ours},

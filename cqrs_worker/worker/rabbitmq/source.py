@@ -31,7 +31,9 @@ from cqrs_worker.worker.pipeline import Pipeline
 from cqrs_worker.worker.rabbitmq.consumer import QueueConsumer, new_unkeyed_lanes
 from cqrs_worker.worker.rabbitmq.dead_letter import RabbitDeadLetterSink
 from cqrs_worker.worker.rabbitmq.queues import QueueSpec, queue_specs
+from cqrs_worker.worker.rabbitmq.retry_queues import RabbitRetrySink
 from cqrs_worker.worker.rabbitmq.topology import connect, step, stop_quietly
+from cqrs_worker.worker.retry_stages import RetryStage
 from cqrs_worker.worker.stats import WorkerStats
 
 __all__ = ["RabbitSource"]
@@ -53,11 +55,17 @@ class RabbitSource:
     * ``dead_letters`` — the :class:`RabbitDeadLetterSink` the pipeline
       dead-letters through; the source starts it on its connection and
       closes it. Its exchange must be ``dead_letter_exchange``.
+    * ``retry_stages`` and ``retry_sink`` — delayed retry stages
+      (``RETRY_TOPICS``): the delay queues ``<queue>.retry.<delay>`` are
+      declared at start and the sink (which the pipeline moves deliveries
+      through) is started on the connection.
     * ``exchange`` — the topic exchange publishers send to (``cqrs.events``).
     * ``dead_letter_exchange`` — default ``<exchange>.dlx``; ``dlq_suffix``
       names each queue's dead-letter queue, ``<queue><dlq_suffix>``.
     * ``concurrency`` — deliveries handled at once, across all queues.
-    * ``prefetch`` — unacknowledged deliveries per queue (channel QoS).
+    * ``prefetch`` — unacknowledged deliveries per queue (channel QoS); it grows
+      by what waits behind a key being retried, by at most ``max_held``
+      (default ``4 * prefetch``), so that a stuck key holds back only itself.
     * ``order_unkeyed`` — deliveries without a ``partition_key`` header (our
       publishers set it from the event's partition key) run one at a time,
       in queue order (the default), or, with ``False``, all concurrently.
@@ -77,11 +85,14 @@ class RabbitSource:
         pipeline: Pipeline,
         stats: WorkerStats,
         dead_letters: RabbitDeadLetterSink | None = None,
+        retry_stages: Sequence[RetryStage] = (),
+        retry_sink: RabbitRetrySink | None = None,
         exchange: str = "cqrs.events",
         dead_letter_exchange: str | None = None,
         dlq_suffix: str = ".dlq",
         concurrency: int = 64,
         prefetch: int = 256,
+        max_held: int | None = None,
         order_unkeyed: bool = True,
         ack_batch: int = 64,
         ack_interval: float = 0.05,
@@ -109,6 +120,8 @@ class RabbitSource:
         self._name = name
         self._stats = stats
         self._sink = dead_letters
+        self._retry_stages = tuple(retry_stages)
+        self._retry_sink = retry_sink
         self._dlq_suffix = dlq_suffix
         self._connect_timeout = connect_timeout
         self._reconnect_interval = reconnect_interval
@@ -121,6 +134,7 @@ class RabbitSource:
                 lanes=self._lanes,
                 stats=stats,
                 prefetch=prefetch,
+                max_held=4 * prefetch if max_held is None else max_held,
                 ack_batch=ack_batch,
                 ack_interval=ack_interval,
                 order_unkeyed=order_unkeyed,
@@ -144,14 +158,18 @@ class RabbitSource:
             raise ConfigurationError("set CQRS_WORKER_RABBITMQ_URL to consume from RabbitMQ")
         exchange = settings.rabbitmq_exchange
         sink = RabbitDeadLetterSink(exchange=f"{exchange}.dlx")
+        stages = context.retry_stages
+        retry = RabbitRetrySink() if stages else None
         return cls(
             url=settings.rabbitmq_url,
             queues=queue_specs(
                 topics=context.topics, queues=settings.queues, group_id=settings.group_id
             ),
-            pipeline=context.pipeline(sink),
+            pipeline=context.pipeline(sink, retry),
             stats=context.stats,
             dead_letters=sink,
+            retry_stages=stages,
+            retry_sink=retry,
             exchange=exchange,
             dead_letter_exchange=sink.exchange,
             dlq_suffix=settings.dlq_suffix,
@@ -193,12 +211,15 @@ class RabbitSource:
             timeout=self._connect_timeout,
             reconnect_interval=self._reconnect_interval,
             ssl_context=self._ssl_context,
+            retry_stages=self._retry_stages,
         )
         connection = self._connection
         try:
             async with asyncio.timeout(self._connect_timeout):
                 if self._sink is not None:
                     await step(self._sink.start(connection), "open the dead-letter channel")
+                if self._retry_sink is not None:
+                    await step(self._retry_sink.start(connection), "open the retry-stage channel")
                 for consumer in self._consumers:
                     await step(consumer.start(connection), f"consume the queue {consumer.queue!r}")
         except BaseException as exc:
@@ -254,6 +275,8 @@ class RabbitSource:
             await consumer.close()
         if self._sink is not None:
             await self._sink.close()
+        if self._retry_sink is not None:
+            await self._retry_sink.close()
         broker, self._broker = self._broker, None
         if broker is not None:
             await stop_quietly(broker)

@@ -9,7 +9,9 @@ connection and declares, durably:
   itself dead-letters, e.g. expired ones, land beside ours), bound with its
   routing keys;
 * the dead-letter exchange (``direct``) and, per queue, the dead-letter
-  queue ``<queue><dlq_suffix>`` bound to it with the queue's name.
+  queue ``<queue><dlq_suffix>`` bound to it with the queue's name;
+* with delayed retry stages, per queue and stage the delay queue
+  ``<queue>.retry.<delay>`` (:mod:`~cqrs_worker.worker.rabbitmq.retry_queues`).
 
 The declarations are restored by aio-pika after a reconnect. An existing
 queue or exchange declared with other arguments or type is an error at
@@ -32,6 +34,8 @@ from cqrs_worker.brokers._failure import describe
 from cqrs_worker.errors import ConfigurationError
 from cqrs_worker.security import redact_url as redact
 from cqrs_worker.worker.rabbitmq.queues import QueueSpec
+from cqrs_worker.worker.rabbitmq.retry_queues import delay_queue, delay_queue_arguments
+from cqrs_worker.worker.retry_stages import RetryStage
 
 __all__ = ["connect", "step", "stop_quietly"]
 
@@ -52,6 +56,7 @@ async def connect(
     timeout: float,
     reconnect_interval: float,
     ssl_context: ssl.SSLContext | None = None,
+    retry_stages: Sequence[RetryStage] = (),
 ) -> tuple[RabbitBroker, AbstractRobustConnection]:
     """Connect and declare within ``timeout`` seconds; :class:`ConfigurationError` if not.
 
@@ -73,6 +78,7 @@ async def connect(
         async with asyncio.timeout(timeout):
             connection = await step(broker.connect(), f"connect to RabbitMQ at {where}")
             await _declare(broker, exchange, dead_letter_exchange, queues, dlq_suffix)
+            await _declare_delays(broker, queues, retry_stages)
     except BaseException as exc:
         await stop_quietly(broker)
         if isinstance(exc, TimeoutError):
@@ -128,6 +134,23 @@ async def _declare(
             f"declare the dead-letter queue {dlq_name!r}",
         )
         await step(dlq.bind(dead, routing_key=spec.name), f"bind {dlq_name!r}")
+
+
+async def _declare_delays(
+    broker: RabbitBroker, queues: Sequence[QueueSpec], stages: Sequence[RetryStage]
+) -> None:
+    for spec in queues:
+        for stage in stages:
+            name = delay_queue(spec.name, stage)
+            await step(
+                broker.declare_queue(
+                    RabbitQueue(
+                        name, durable=True, arguments=delay_queue_arguments(spec.name, stage)
+                    )
+                ),
+                f"declare the delay queue {name!r} (x-message-ttl, dead-lettering back to "
+                f"{spec.name!r})",
+            )
 
 
 async def step(action: Awaitable[_T], what: str) -> _T:

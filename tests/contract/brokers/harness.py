@@ -105,6 +105,10 @@ class Harness(Protocol):
 
     async def read(self, count: int, *, timeout: float) -> list[Received]: ...
 
+    async def replace_broker(self) -> None:
+        """Close the broker and put a new one, not started, in its place."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -119,6 +123,10 @@ class MemoryHarness:
     async def read(self, count: int, *, timeout: float) -> list[Received]:
         messages = await self.broker.wait_for(count, destination=self.destination, timeout=timeout)
         return [Received(m.key, m.body, dict(m.headers)) for m in messages]
+
+    async def replace_broker(self) -> None:
+        await self.broker.close()
+        self.broker = InMemoryBroker(maxlen=100_000)
 
     async def aclose(self) -> None:
         await self.broker.close()
@@ -142,6 +150,10 @@ class KafkaHarness:
             Received(r.key, r.value, r.headers)
             for r in await read_kafka(self.bootstrap, self.destination, count, timeout=timeout)
         ]
+
+    async def replace_broker(self) -> None:
+        await self.broker.close()
+        self.broker = kafka_broker(self.bootstrap)
 
     async def aclose(self) -> None:
         await self.broker.close()
@@ -174,6 +186,7 @@ class AMQPHarness:
         self.url = url
         self.destination = unique_name("publish")
         self.exchange = unique_name("cqrs.test")
+        self._options = options
         self.broker: AMQPMessageBroker = AMQPMessageBroker(url, exchange=self.exchange, **options)
         self._connection: aio_pika.abc.AbstractConnection | None = None
         self.queue: aio_pika.abc.AbstractQueue | None = None
@@ -191,6 +204,10 @@ class AMQPHarness:
             Received(None, m.body, _text_headers(m.headers))
             for m in await self.read_messages(count, timeout)
         ]
+
+    async def replace_broker(self) -> None:
+        await self.broker.close()
+        self.broker = AMQPMessageBroker(self.url, exchange=self.exchange, **self._options)
 
     async def read_messages(
         self, count: int, timeout: float

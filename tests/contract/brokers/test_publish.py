@@ -75,6 +75,17 @@ async def test_an_empty_batch_publishes_nothing(harness: Harness) -> None:
     assert [orjson.loads(r.body)["payload"]["seq"] for r in received] == [1]
 
 
+async def test_a_broker_not_started_starts_on_its_first_publish(harness: Harness) -> None:
+    await harness.replace_broker()
+
+    await harness.broker.publish(
+        [OutgoingMessage.from_event(sequenced(harness.destination, "k", 1))]
+    )
+
+    received = await harness.read(1, timeout=10)
+    assert [orjson.loads(r.body)["payload"]["seq"] for r in received] == [1]
+
+
 async def test_publish_after_close_raises_publish_error(harness: Harness) -> None:
     await harness.broker.close()
 

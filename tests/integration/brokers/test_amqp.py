@@ -160,3 +160,36 @@ async def test_a_cut_connection_fails_publish_then_the_robust_connection_recover
     finally:
         proxy.restore()
         await harness.aclose()
+
+
+async def test_bind_queues_declares_queues_a_worker_can_consume(rabbitmq_url: str) -> None:
+    from cqrs_worker.worker.rabbitmq.queues import QueueSpec
+    from cqrs_worker.worker.rabbitmq.topology import connect, stop_quietly
+
+    exchange, queue = unique_name("cqrs.test"), unique_name("bound")
+    broker = AMQPMessageBroker(rabbitmq_url, exchange=exchange, bind_queues=[queue])
+    try:
+        await broker.publish([OutgoingMessage.from_event(sequenced("any.topic", "k", 1))])
+        # The worker declares the same queue; RabbitMQ refuses it if the arguments differ.
+        worker_broker, _ = await connect(
+            url=rabbitmq_url,
+            exchange=exchange,
+            dead_letter_exchange=f"{exchange}.dlx",
+            queues=[QueueSpec.of(queue)],
+            dlq_suffix=".dlq",
+            timeout=15,
+            reconnect_interval=1,
+        )
+        await stop_quietly(worker_broker)
+        connection = await aio_pika.connect(rabbitmq_url)
+        async with connection:
+            channel = await connection.channel()
+            declared = await channel.get_queue(queue)
+            message = await declared.get(no_ack=True, timeout=10)  # bound with "#"
+            assert orjson.loads(message.body)["payload"]["seq"] == 1
+            for name in (queue, f"{queue}.dlq"):
+                await channel.queue_delete(name)
+            for name in (exchange, f"{exchange}.dlx"):
+                await channel.exchange_delete(name)
+    finally:
+        await broker.close()

@@ -8,10 +8,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cqrs_worker import RequestMediator
 from cqrs_worker.brokers import OutgoingMessage
+from cqrs_worker.errors import ConfigurationError
 from cqrs_worker.inbox import Inbox, InboxStatus
 from tests.support.names import unique_name
-from tests.unit.inbox.scenario import Behaviour, Harness, harness, joined
+from tests.unit.inbox.scenario import Behaviour, Harness, JoinMeeting, harness, joined
 
 
 def suffix() -> str:
@@ -67,6 +69,45 @@ async def test_dead_letter_is_recorded_and_redelivery_skipped(engine: AsyncEngin
             assert await h.inbox.status(conn, event.event_id) is InboxStatus.DEAD_LETTERED
 
 
+async def test_a_copy_back_from_a_retry_stage_is_handled_once_and_then_a_duplicate(
+    engine: AsyncEngine,
+) -> None:
+    behaviour = Behaviour(fail_times=2)
+    async with harness(
+        engine, suffix(), behaviour=behaviour, max_attempts=2, retry_stages=(1.0, 2.0)
+    ) as h:
+        event = joined("ann")
+        h.put(event)
+        await h.source.wait_acked(2, timeout=30)  # the original (moved), then its copy
+        h.put(event)
+        await h.source.wait_acked(3, timeout=30)
+        assert h.stats.moved == 1
+        assert h.stats.handled == 1
+        assert h.stats.duplicates == 1
+        assert await h.count(h.tables.participants) == 1
+        assert await outbox_count(h) == 1
+        async with engine.connect() as conn:
+            assert await h.inbox.status(conn, event.event_id) is InboxStatus.HANDLED
+
+
+async def test_after_the_last_retry_stage_the_inbox_records_the_dead_letter(
+    engine: AsyncEngine,
+) -> None:
+    async with harness(
+        engine, suffix(), behaviour=Behaviour(fail_times=99), max_attempts=2, retry_stages=(1.0,)
+    ) as h:
+        event = joined("ann")
+        h.put(event)
+        await h.source.wait_acked(2, timeout=30)
+        assert h.stats.moved == 1
+        assert h.stats.dead_lettered == 1
+        [dead] = h.dead_letters.messages("users.dlq")
+        assert dead.headers["x-dlq-retry-stages"] == "1s"
+        assert dead.headers["x-dlq-attempts"] == "4"
+        async with engine.connect() as conn:
+            assert await h.inbox.status(conn, event.event_id) is InboxStatus.DEAD_LETTERED
+
+
 async def test_purge_keeps_the_records_of_other_consumers(engine: AsyncEngine) -> None:
     async with harness(engine, suffix(), retention=0.0) as h:
         h.put(joined("ann"))
@@ -77,3 +118,35 @@ async def test_purge_keeps_the_records_of_other_consumers(engine: AsyncEngine) -
         assert await h.unit_of_work.purge() == 1, "retention 0: this consumer's record is old"
         async with engine.connect() as conn:
             assert await conn.scalar(sa.select(sa.func.count()).select_from(h.inbox.table)) == 1
+
+
+async def failing_request(h: Harness, mediator: RequestMediator) -> None:
+    async with h.unit_of_work.transaction():
+        await mediator.send(JoinMeeting(user="bob", meeting="m1"))
+        raise RuntimeError("the request failed")
+
+
+async def test_a_transaction_outside_the_worker_holds_commands_and_their_outbox_rows(
+    engine: AsyncEngine,
+) -> None:
+    async with harness(engine, suffix()) as h:
+        mediator = await h.unit_of_work.container.resolve(RequestMediator)
+        async with h.unit_of_work.transaction() as session:
+            await mediator.send(JoinMeeting(user="ann", meeting="m1"))
+            await mediator.send(JoinMeeting(user="bea", meeting="m1"))
+        with pytest.raises(RuntimeError, match="the request failed"):
+            await failing_request(h, mediator)
+
+        assert await h.count(h.tables.participants) == 2
+        assert await h.count(h.tables.seats) == 2  # the domain event's handler, same transaction
+        assert await outbox_count(h) == 2
+        first = {id_ for _, id_ in h.behaviour.sessions[:4]}
+        assert first == {id(session)}, "every handler of the block wrote in its session"
+        assert h.unit_of_work.session() is None
+
+
+async def test_a_transaction_does_not_nest(engine: AsyncEngine) -> None:
+    async with harness(engine, suffix()) as h, h.unit_of_work.transaction():
+        with pytest.raises(ConfigurationError, match="already running"):
+            async with h.unit_of_work.transaction():
+                pass

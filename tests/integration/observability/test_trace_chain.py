@@ -61,6 +61,7 @@ async def test_one_trace_from_the_producer_to_the_notifier(
         "MEETINGS_EXCHANGE": exchange,
         "TRACES_KAFKA": kafka_bootstrap,
         "CQRS_WORKER_HEALTH_PORT": "0",
+        "CQRS_WORKER_RELAY_HEALTH_PORT": "0",  # two relays here; neither may take 8081
         "CQRS_WORKER_SHUTDOWN_TIMEOUT": "5",
     }
     run = ["-m", "cqrs_worker.cli", "run", "--factory"]

@@ -46,13 +46,15 @@ class KafkaWorkers:
     processes: ProcessSet
     logs: Path
     workers: dict[str, ManagedProcess] = field(default_factory=dict)
+    app_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def dlq(self) -> str:
         return f"{self.topic}.dlq"
 
     def start(self, name: str, *, delay: float = 0.0, **settings: str) -> ManagedProcess:
-        """A worker; its handler sleeps up to ``delay`` s; ``settings`` are CQRS_WORKER_*."""
+        """A worker; its handler sleeps up to ``delay`` s; ``settings`` are CQRS_WORKER_*
+        (and :attr:`app_env` more variables of :mod:`tests.reliability.apps.kafka_order`)."""
         env = {
             "CQRS_WORKER_KAFKA_BOOTSTRAP": self.bootstrap,
             "CQRS_WORKER_GROUP_ID": self.group,
@@ -66,6 +68,7 @@ class KafkaWorkers:
             "KAFKA_RELIABILITY_LOG": str(self.log(name)),
             "KAFKA_RELIABILITY_DELAY": str(delay),
             **{f"CQRS_WORKER_{key.upper()}": value for key, value in settings.items()},
+            **self.app_env,
         }
         worker = self.processes.start_python(
             [
@@ -96,8 +99,11 @@ class KafkaWorkers:
     def handled_by_all(self) -> list[tuple[str, int]]:
         return [entry for name in self.workers for entry in self.handled(name)]
 
-    async def produce(self, records: Sequence[Record]) -> dict[int, int]:
-        """Produce in order; returns the end offset of each partition written to."""
+    async def produce(
+        self, records: Sequence[Record], *, partition: int | None = None
+    ) -> dict[int, int]:
+        """Produce in order (to ``partition``, or by key); returns the end offset of each
+        partition written to."""
         producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap, enable_idempotence=False, linger_ms=5
         )
@@ -105,7 +111,9 @@ class KafkaWorkers:
         ends: dict[int, int] = {}
         try:
             futures = [
-                await producer.send(self.topic, value, key=key, headers=list(headers))
+                await producer.send(
+                    self.topic, value, key=key, headers=list(headers), partition=partition
+                )
                 for value, key, headers in records
             ]
             for result in await asyncio.gather(*futures):

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from consumers.orders.messages import Shipped, StockReserved
 from consumers.orders.service import saga_id_of
 from cqrs_worker.sagas import SagaReply
+from tests.consumers.test_observability_files import referenced_metrics
 from tests.reliability.sagas.conftest import OrdersRig
 
 
@@ -91,6 +92,11 @@ async def test_a_reply_published_three_times_moves_the_saga_once(
     await rig.wait_until(scraped, timeout=30, what="the saga gauge", watch=[worker])
     text = await asyncio.to_thread(_get, url)
     assert "# HELP cqrs_worker_saga_step_duration_seconds" in text
+    # Every saga series the Grafana dashboard and the alert rules use is served here.
+    served = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line[:1] != "#"}
+    used = {name for name in referenced_metrics() if "saga" in name}
+    assert used
+    assert used <= served
     for step in ("reserve_stock", "charge_payment", "ship"):
         count = f'cqrs_worker_saga_step_duration_seconds_count{{definition="order",step="{step}"}}'
         assert f"{count} 1.0" in text

@@ -64,5 +64,8 @@ def test_nothing_listening_exits_1_naming_the_url() -> None:
 def test_a_health_port_of_0_means_there_is_nothing_to_ask() -> None:
     result = check(CQRS_WORKER_HEALTH_PORT="0")
 
-    assert result.returncode == 1
-    assert "pass --port" in result.stderr
+    assert result.returncode == 2
+    assert result.stderr == (
+        "cqrs-worker check: CQRS_WORKER_HEALTH_PORT: '0' is not a health port (1-65535); "
+        "pass --port with the port the worker's or relay's health server listens on\n"
+    )

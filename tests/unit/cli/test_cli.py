@@ -57,3 +57,23 @@ def test_console_script_points_at_main() -> None:
     module_name, _, attribute = scripts["cqrs-worker"].partition(":")
 
     assert getattr(importlib.import_module(module_name), attribute) is main
+
+
+def test_help_lists_the_exit_codes_the_readme_documents() -> None:
+    result = run_cli("--help")
+    readme = (ROOT / "README.md").read_text()
+
+    assert "exit codes:" in result.stdout
+    for code in ("0", "1", "2", "130", "128+N"):
+        assert f"\n  {code} " in result.stdout
+        assert f"\n| {code} |" in readme
+
+
+def test_a_usage_error_is_one_line() -> None:
+    result = run_cli("relay", "app:producer", "--batch-size", "many")
+
+    assert result.returncode == 2
+    assert result.stderr == (
+        "cqrs-worker relay: argument --batch-size: invalid int value: 'many' "
+        "(see cqrs-worker relay --help)\n"
+    )

@@ -102,7 +102,7 @@ def test_bad_input_is_one_line_and_exit_2(
     assert main(["sagas", *args]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert err.startswith("cqrs-worker sagas: ")
+    assert err.startswith(f"cqrs-worker sagas {args[0]}: ")
     assert message in err
 
 
@@ -112,7 +112,9 @@ def test_retrying_a_saga_that_is_not_failed_is_refused(
     assert main(["sagas", "retry", TARGET, str(failed_saga), "--factory"]) == 0
     capsys.readouterr()
     assert main(["sagas", "retry", TARGET, str(failed_saga), "--factory"]) == 2
-    assert "is compensated; only failed sagas can be retried" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("cqrs-worker sagas retry: saga ")
+    assert "is compensated; only failed sagas can be retried" in err
 
 
 async def _start_running() -> uuid.UUID:
@@ -135,7 +137,7 @@ def test_ddl(capsys: pytest.CaptureFixture[str]) -> None:
     assert "deadline TIMESTAMP WITH TIME ZONE" in out
     assert main(["sagas", "ddl", "--dialect", "oracle"]) == 2
     assert capsys.readouterr().err == (
-        "cqrs-worker sagas: no saga DDL for dialect 'oracle'; "
+        "cqrs-worker sagas ddl: no saga DDL for dialect 'oracle'; "
         "choose one of postgresql, mysql, mariadb, sqlite\n"
     )
 

@@ -163,6 +163,14 @@ def test_unknown_fields_are_ignored(codec: EnvelopeCodec) -> None:
     assert decoded.event_id == uuid.UUID(EVENT_ID)
 
 
+def test_unknown_fields_are_ignored_when_a_header_names_the_event(codec: EnvelopeCodec) -> None:
+    # Events refuse unknown fields when built in code; a message from a newer producer is decoded.
+    decoded = codec.decode(orjson.dumps(envelope(trace_id="abc")), "UserJoined")
+
+    assert decoded.event_id == uuid.UUID(EVENT_ID)
+    assert "trace_id" not in decoded.model_dump()
+
+
 class Case:
     def __init__(
         self,

@@ -12,7 +12,7 @@ import asyncio
 import datetime
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,9 +36,12 @@ from cqrs_worker import (
 from cqrs_worker.brokers import InMemoryBroker, OutgoingMessage
 from cqrs_worker.inbox import Inbox, UnitOfWork, UnitOfWorkSettings, inbox_table
 from cqrs_worker.outbox import OutboxRepository, outbox_table
+from cqrs_worker.worker.delayed_retry import DelayedRetrier
+from cqrs_worker.worker.delivery import Delivery
 from cqrs_worker.worker.memory import InMemoryDeadLetterSink, InMemorySource
 from cqrs_worker.worker.pipeline import build_pipeline
 from cqrs_worker.worker.retry import RetryPolicy
+from cqrs_worker.worker.retry_stages import RetryStage, stages_of
 from cqrs_worker.worker.stats import WorkerStats
 
 logger = logging.getLogger("tests.meetings")
@@ -157,6 +160,25 @@ def joined(user: str, meeting: str = "m1", event_id: uuid.UUID | None = None) ->
     )
 
 
+class Restage:
+    """A retry-stage sink that puts the copy back into the source at once (the delays
+    themselves are tested on the brokers)."""
+
+    source: InMemorySource | None = None
+
+    def carried(self, delivery: Delivery, /) -> Mapping[str, str]:
+        return {k: v for k, v in delivery.raw.headers.items() if k.startswith("x-retry-")}
+
+    async def send(
+        self, delivery: Delivery, stage: RetryStage, headers: Mapping[str, str], /
+    ) -> None:
+        assert self.source is not None
+        raw = delivery.raw
+        self.source.put(
+            OutgoingMessage(raw.topic, raw.body, key=raw.key, headers={**raw.headers, **headers})
+        )
+
+
 @dataclass
 class Harness:
     engine: AsyncEngine
@@ -191,6 +213,7 @@ async def harness(
     retention: float | None = None,
     batch_size: int = 1,
     purge_interval: float = 60.0,
+    retry_stages: tuple[float, ...] = (),
 ) -> AsyncIterator[Harness]:
     behaviour = behaviour or Behaviour()
     metadata = sa.MetaData()
@@ -218,7 +241,10 @@ async def harness(
         stats = WorkerStats()
         dead_letters = InMemoryBroker()
         await dead_letters.start()
+        restage = Restage()
+        delayed = DelayedRetrier(restage, stages_of(retry_stages), stats=stats)
         pipeline = build_pipeline(
+            delayed=delayed if retry_stages else None,
             mediator=mediators.events,
             codec=EnvelopeCodec(EventRegistry.from_event_map(events)),
             dead_letters=InMemoryDeadLetterSink(dead_letters),
@@ -227,7 +253,7 @@ async def harness(
             worker_id="test",
             middlewares=[unit_of_work],
         )
-        source = InMemorySource(pipeline=pipeline, concurrency=8)
+        source = restage.source = InMemorySource(pipeline=pipeline, concurrency=8)
         await source.start()
         running = asyncio.create_task(source.run())
         try:

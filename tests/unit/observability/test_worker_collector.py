@@ -15,6 +15,7 @@ FAMILIES = {
     "cqrs_worker_messages": ("counter", {"destination", "event_name", "outcome"}),
     "cqrs_worker_dead_letters": ("counter", {"destination", "event_name", "reason"}),
     "cqrs_worker_retries": ("counter", {"destination", "event_name", "reason"}),
+    "cqrs_worker_delayed_retries": ("counter", {"destination", "event_name", "stage"}),
     "cqrs_worker_handler_duration_seconds": ("histogram", {"event_name"}),
     "cqrs_worker_in_flight": ("gauge", set()),
     "cqrs_worker_queued": ("gauge", set()),
@@ -59,6 +60,8 @@ def busy_stats() -> WorkerStats:
     stats.finished(delivery(), "dead_lettered")
     stats.dead_letter(delivery(), "handler-failed")
     stats.retry(delivery(), "timeout")
+    stats.finished(delivery(), "delayed")
+    stats.delayed(delivery(), 2)
     stats.add_redelivered("shop.orders")
     stats.rebalances = 2
     stats.durations.observe("OrderPlaced", 0.003)
@@ -102,6 +105,10 @@ def test_values_come_from_the_counters_and_the_sources() -> None:
         'reason="handler-failed"} 1.0',
         'cqrs_worker_retries_total{destination="orders",event_name="OrderPlaced",'
         'reason="timeout"} 1.0',
+        'cqrs_worker_messages_total{destination="orders",event_name="OrderPlaced",'
+        'outcome="delayed"} 1.0',
+        'cqrs_worker_delayed_retries_total{destination="orders",event_name="OrderPlaced",'
+        'stage="2"} 1.0',
         'cqrs_worker_handler_duration_seconds_bucket{event_name="OrderPlaced",le="0.005"} 1.0',
         'cqrs_worker_handler_duration_seconds_bucket{event_name="OrderPlaced",le="10.0"} 2.0',
         'cqrs_worker_handler_duration_seconds_bucket{event_name="OrderPlaced",le="+Inf"} 2.0',

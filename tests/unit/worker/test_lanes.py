@@ -163,3 +163,21 @@ async def test_an_unexpected_pipeline_error_retries_the_same_delivery() -> None:
 
     assert recorder.started == [1, 1, 2]
     assert [d.raw for d in recorder.done] == [1, 2]
+
+
+async def test_waiting_behind_counts_what_queues_behind_each_running_delivery() -> None:
+    gate = asyncio.Event()
+    recorder = Recorder(gate=gate)
+    lanes = Lanes(recorder, recorder.on_done, concurrency=4)
+    for n in range(5):
+        lanes.submit(_delivery(n, lane="stuck"))
+    for n in range(5, 8):
+        lanes.submit(_delivery(n, lane="other"))
+    lanes.submit(_delivery(8, lane="alone"))
+    await async_wait_until(lambda: len(recorder.started) == 3, timeout=5)
+
+    assert sorted((head.raw, count) for head, count in lanes.waiting_behind()) == [(0, 4), (5, 2)]
+
+    gate.set()
+    assert await lanes.wait_idle(5)
+    assert list(lanes.waiting_behind()) == []

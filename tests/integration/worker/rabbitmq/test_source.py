@@ -68,7 +68,11 @@ async def test_keys_run_concurrently_while_one_key_waits(world: RabbitWorld) -> 
     assert await world.ready_count() == 0
 
 
-async def test_an_unfinished_delivery_holds_back_the_acks_of_later_ones(world: RabbitWorld) -> None:
+async def test_deliveries_finished_behind_an_unfinished_one_are_acked_on_their_own(
+    world: RabbitWorld,
+) -> None:
+    # A multiple ack may not pass "slow" #0; the ones finished after it are acked one by
+    # one (so that they do not fill the prefetch window), and only "slow" comes back.
     gate = asyncio.Event()  # never set: "slow" #0 never finishes
     world.journal.gates["slow"] = gate
     source = world.source(ack_batch=1, ack_interval=0.01)
@@ -80,13 +84,10 @@ async def test_an_unfinished_delivery_holds_back_the_acks_of_later_ones(world: R
         await async_wait_until(lambda: len(world.journal.handled) == 10, timeout=10)
         await world.publish([world.event("slow", 0), *after])
         await async_wait_until(lambda: len(world.journal.handled) == 20, timeout=10)
-        # Everything but "slow" #0 finished; only the ten before it may be acked.
 
-    # Closing the channel requeued what was not acked: "slow" and everything after it.
-    redelivered = await world.drain(expect=11)
-    assert sorted(orjson.loads(m.body)["payload"]["key"] for m in redelivered) == sorted(
-        ["slow"] + [f"after{seq}" for seq in range(10)]
-    )
+    # Closing the channel requeued what was not acked: "slow" alone.
+    redelivered = await world.drain(expect=11, timeout=3)
+    assert [orjson.loads(m.body)["payload"]["key"] for m in redelivered] == ["slow"]
     assert all(m.redelivered for m in redelivered)
     assert await world.ready_count() == 0
 

@@ -125,3 +125,51 @@ async def test_a_skipped_tag_stops_the_acks_and_closes_the_channel(
 def test_the_batch_and_interval_must_make_sense() -> None:
     with pytest.raises(ValueError, match="batch"):
         tracker(AckRecorder(), batch=0)
+
+
+async def test_deliveries_finished_behind_a_stuck_one_are_acked_one_by_one() -> None:
+    # A stuck delivery must not keep the prefetch window full of finished ones.
+    recorder = AckRecorder()
+    acks = tracker(recorder, batch=3)
+    for tag in range(1, 9):
+        acks.received(tag)
+    for tag in (2, 3):
+        acks.finished(tag)
+    await acks.flush()
+    assert recorder.acks == [], "fewer than a batch behind: wait, a multiple ack may cover them"
+
+    acks.finished(5)
+    await acks.flush()
+    assert recorder.acks == [(2, False), (3, False), (5, False)]
+    assert acks.unacked == 5
+    assert acks.behind == 0
+
+    acks.finished(1)  # the stuck one finished: 1..3 acknowledgeable, 2 and 3 settled
+    acks.finished(4)  # 1..5 acknowledgeable: the multiple ack names 4, not settled 5
+    await acks.flush()
+    assert recorder.acks[3:] == [(4, True)]
+    assert acks.unacked == 3
+
+    for tag in (6, 7, 8):
+        acks.finished(tag)
+    await acks.flush()
+    assert recorder.acks[4:] == [(8, True)]
+    assert acks.unacked == 0
+
+
+async def test_a_multiple_ack_is_not_sent_when_every_tag_it_would_name_is_settled() -> None:
+    recorder = AckRecorder()
+    acks = tracker(recorder, batch=2)
+    for tag in range(1, 4):
+        acks.received(tag)
+    acks.finished(2)
+    acks.finished(3)
+    await acks.flush()
+    assert recorder.acks == [(2, False), (3, False)]
+
+    acks.finished(1)
+    await acks.flush()
+    assert recorder.acks[2:] == [(1, True)]
+    await acks.flush()
+    assert acks.unacked == 0
+    assert len(recorder.acks) == 3

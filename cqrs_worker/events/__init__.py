@@ -16,29 +16,63 @@ give both a default in the subclass so the class alone says where it goes::
 
 ``partition_key`` (usually the aggregate id) becomes the Kafka message key, so
 events with the same key keep their order through the broker and the worker.
+An event without a ``topic`` goes to :func:`default_topic`
+(``CQRS_WORKER_DEFAULT_TOPIC``, else ``output_topic``, as python-cqrs).
+
+Unknown fields are an error (a misspelt field would otherwise vanish); a
+class that wants them sets ``model_config = ConfigDict(extra="allow")``.
+Decoding from a broker is tolerant instead: :class:`~cqrs_worker.EnvelopeCodec`
+drops envelope fields the class does not know, so a producer may add fields
+before its consumers know them.
+
+``EventMap``, ``EventEmitter`` and ``bootstrap`` are also reachable here, for
+code written against python-cqrs (``from cqrs.events import EventMap,
+EventEmitter``); ``EventEmitter`` here is python-cqrs's constructor shape
+(:func:`cqrs_worker.compat.EventEmitter`), ours is the protocol
+:class:`cqrs_worker.EventEmitter`.
 """
 
 from __future__ import annotations
 
 import datetime
+import os
 import uuid
 from collections.abc import Sequence
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import pydantic
+
+if TYPE_CHECKING:
+    from cqrs_worker.compat.mediators import EventEmitter
+    from cqrs_worker.maps import EventMap
 
 __all__ = [
     "DomainEvent",
     "ECSTEvent",
     "Event",
+    "EventEmitter",
     "EventHandler",
+    "EventMap",
     "NotificationEvent",
     "PayloadT",
     "WireEvent",
+    "default_topic",
 ]
+
+#: Where a broker event without a ``topic`` goes, unless the variable says otherwise.
+DEFAULT_TOPIC = "output_topic"
+DEFAULT_TOPIC_VARIABLE = "CQRS_WORKER_DEFAULT_TOPIC"
 
 PayloadT = TypeVar("PayloadT")
 E_contra = TypeVar("E_contra", bound="Event", contravariant=True)
+
+
+def default_topic() -> str:
+    """The topic of events naming none: ``$CQRS_WORKER_DEFAULT_TOPIC``, else ``output_topic``.
+
+    Read when such an event is built, so a process can set the variable at start-up.
+    """
+    return os.environ.get(DEFAULT_TOPIC_VARIABLE) or DEFAULT_TOPIC
 
 
 def _utcnow() -> datetime.datetime:
@@ -48,7 +82,7 @@ def _utcnow() -> datetime.datetime:
 class Event(pydantic.BaseModel):
     """Base of every event. Events are immutable facts."""
 
-    model_config = pydantic.ConfigDict(frozen=True)
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
 
 
 class DomainEvent(Event):
@@ -66,7 +100,11 @@ class WireEvent(Event, Generic[PayloadT]):
     event_id: uuid.UUID = pydantic.Field(default_factory=uuid.uuid4)
     event_timestamp: datetime.datetime = pydantic.Field(default_factory=_utcnow)
     event_name: str
-    topic: str
+    # event_topic= is python-cqrs's spelling of the same field; the wire name stays "topic".
+    topic: str = pydantic.Field(
+        default_factory=default_topic,
+        validation_alias=pydantic.AliasChoices("topic", "event_topic"),
+    )
     payload: PayloadT
     partition_key: str | None = None
 
@@ -109,3 +147,16 @@ def emitted_events(handler: object) -> Sequence[Event]:
     """What a handler emitted: its ``events`` attribute, or nothing."""
     events: Any = getattr(handler, "events", ())
     return tuple(events) if events else ()
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use: maps and the python-cqrs adapters import this module.
+    if name == "EventMap":
+        from cqrs_worker.maps import EventMap
+
+        return EventMap
+    if name == "EventEmitter":
+        from cqrs_worker.compat.mediators import EventEmitter
+
+        return EventEmitter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

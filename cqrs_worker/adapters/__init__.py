@@ -1,0 +1,1 @@
+"""python-cqrs's package path ``cqrs.adapters``: ``kafka`` (see :mod:`cqrs_worker.compat`)."""

@@ -1,0 +1,5 @@
+"""python-cqrs's module path ``cqrs.mediator`` (see :mod:`cqrs_worker.compat`)."""
+
+from cqrs_worker.compat.mediators import RequestMediator
+
+__all__ = ["RequestMediator"]
