@@ -18,23 +18,20 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pydantic
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cqrs_worker.events import WireEvent
 from cqrs_worker.inbox.reachability import database_unreachable
 from cqrs_worker.observability.saga_stats import SagaStats
-from cqrs_worker.requests import Request
+from cqrs_worker.sagas.compensation import Compensations, Emit, Send, call_of
 from cqrs_worker.sagas.definition import (
     Fallback,
-    LocalStep,
     RemoteStep,
     SagaDefinition,
     SagaStatus,
-    StepCall,
     action_of,
 )
 from cqrs_worker.sagas.store import SagaRecord, utcnow
@@ -42,9 +39,6 @@ from cqrs_worker.sagas.store import SagaRecord, utcnow
 __all__ = ["SagaEngine"]
 
 logger = logging.getLogger(__name__)
-
-Send = Callable[[Request], Any]
-Emit = Callable[[WireEvent[Any]], Any]
 
 
 class SagaEngine:
@@ -59,13 +53,14 @@ class SagaEngine:
         self._send = send
         self._emit = emit
         self._stats = stats
+        self._compensations = Compensations(session=session, send=send, emit=emit, stats=stats)
 
     async def forward(self, definition: SagaDefinition[Any], record: SagaRecord) -> None:
         """Run steps from ``record.step`` until one waits for a reply, all are done or one fails."""
         while record.status is SagaStatus.RUNNING and record.step < len(definition.steps):
             step = definition.steps[record.step]
             action = action_of(step, record.variant)
-            call = _call(definition, record, action.name)
+            call = call_of(definition, record, action.name)
             record.step_started_at = utcnow()
             if isinstance(action, RemoteStep):
                 try:
@@ -160,6 +155,10 @@ class SagaEngine:
         record.status = SagaStatus.COMPENSATING
         await self.compensate(definition, record)
 
+    async def compensate(self, definition: SagaDefinition[Any], record: SagaRecord) -> None:
+        """Compensate the finished steps, last first (:mod:`cqrs_worker.sagas.compensation`)."""
+        await self._compensations.run(definition, record)
+
     async def timed_out(self, definition: SagaDefinition[Any], record: SagaRecord) -> None:
         """The remote step waited past its deadline.
 
@@ -172,121 +171,8 @@ class SagaEngine:
             definition, record, f"no reply within {getattr(action, 'timeout', 0)}s"
         )
         if record.status is SagaStatus.RUNNING:  # a fallback takes the step's place
-            await self._abandon(definition, record, action)
+            await self._compensations.abandon(definition, record, action)
             await self.forward(definition, record)
-
-    async def _abandon(
-        self, definition: SagaDefinition[Any], record: SagaRecord, action: Any
-    ) -> None:
-        """Compensate a timed-out step now that its fallback replaces it.
-
-        Its late reply will be ignored (replies name the variant's step), so
-        whatever it did is undone now, whether the saga completes or not.
-        """
-        steps = [dict(entry) for entry in record.steps]
-        entry = steps[-1]
-        if action.compensation is not None:
-            try:
-                async with self._session.begin_nested():
-                    await self._emit(action.compensation(_call(definition, record, action.name)))
-            except Exception as exc:
-                if database_unreachable(exc):
-                    raise
-                # Left for the saga's compensation, should it compensate.
-                logger.warning(
-                    "saga %s %s: the compensation of %s could not be sent (%s: %s)",
-                    definition.name,
-                    record.saga_id,
-                    action.name,
-                    type(exc).__name__,
-                    exc,
-                )
-                return
-        entry["compensated"] = True
-        record.steps = steps
-
-    async def compensate(self, definition: SagaDefinition[Any], record: SagaRecord) -> None:
-        """Compensate the finished steps, last first, each once; park as ``failed`` when one
-        keeps failing."""
-        record.status = SagaStatus.COMPENSATING
-        record.deadline = None
-        steps = [dict(entry) for entry in record.steps]
-        try:
-            for entry in reversed(steps):
-                if entry["compensated"]:
-                    continue
-                action = action_of(definition.steps[entry["index"]], entry["variant"])
-                started = utcnow()
-                record.step_started_at = started
-                if action.compensation is not None:
-                    call = _call(definition, record, action.name)
-                    if not await self._compensation(definition, record, action, call):
-                        return
-                entry["compensated"] = True
-                record.attempts = 0
-                self._stats.step_finished(
-                    definition.name,
-                    f"{action.name}:compensation",
-                    (utcnow() - started).total_seconds(),
-                )
-        finally:
-            record.steps = steps
-        record.status = SagaStatus.COMPENSATED
-        logger.info("saga %s %s compensated", definition.name, record.saga_id)
-
-    async def _compensation(
-        self,
-        definition: SagaDefinition[Any],
-        record: SagaRecord,
-        action: LocalStep[Any] | RemoteStep[Any],
-        call: StepCall[Any],
-    ) -> bool:
-        """Run (local) or send (remote) one compensation in a savepoint; ``False`` if it failed."""
-        compensation: Any = action.compensation
-        try:
-            async with self._session.begin_nested():
-                if isinstance(action, RemoteStep):
-                    await self._emit(compensation(call))
-                else:
-                    await self._send(compensation(call))
-        except Exception as exc:
-            if database_unreachable(exc):
-                raise
-            record.attempts += 1
-            record.error = f"compensating {action.name}: {type(exc).__name__}: {exc}"
-            if record.attempts >= definition.compensation_attempts:
-                record.status = SagaStatus.FAILED
-                logger.error(
-                    "saga %s %s failed: %s (after %d attempts; `cqrs-worker sagas retry %s`)",
-                    definition.name,
-                    record.saga_id,
-                    record.error,
-                    record.attempts,
-                    record.saga_id,
-                )
-            else:
-                delay = definition.compensation_backoff * 2 ** (record.attempts - 1)
-                record.deadline = utcnow() + datetime.timedelta(seconds=delay)
-                logger.warning(
-                    "saga %s %s: %s; trying again in %.1fs",
-                    definition.name,
-                    record.saga_id,
-                    record.error,
-                    delay,
-                )
-            return False
-        return True
-
-
-def _call(definition: SagaDefinition[Any], record: SagaRecord, step: str) -> StepCall[Any]:
-    """``step`` is the running variant's own name: a reply must name it, so a late reply
-    of a step its fallback replaced is told apart."""
-    return StepCall(
-        saga_id=record.saga_id,
-        step=step,
-        context=definition.context.model_validate(record.context),
-        results=record.results,
-    )
 
 
 def _result(response: Any) -> Any:
