@@ -14,8 +14,22 @@ are :class:`cqrs_worker.outbox.EventProducer` and
 from typing import TYPE_CHECKING, Any
 
 from cqrs_worker._version import __version__
-from cqrs_worker.bootstrap import Mediators, bootstrap, bootstrap_events, bootstrap_requests
+from cqrs_worker.bootstrap import (
+    Mediators,
+    bootstrap,
+    bootstrap_events,
+    bootstrap_requests,
+    bootstrap_streaming,
+)
+from cqrs_worker.chain import CORRequestHandler, build_chain
 from cqrs_worker.container import Container, DefaultContainer
+from cqrs_worker.dataclass_models import (
+    DCDomainEvent,
+    DCEvent,
+    DCNotificationEvent,
+    DCRequest,
+    DCResponse,
+)
 from cqrs_worker.emitter import EventEmitter, InMemoryEventEmitter
 from cqrs_worker.envelope import EnvelopeCodec, EventRegistry, encode_event
 from cqrs_worker.errors import (
@@ -35,19 +49,26 @@ from cqrs_worker.events import (
     NotificationEvent,
     WireEvent,
 )
-from cqrs_worker.maps import EventMap, RequestMap
+from cqrs_worker.maps import EventMap, HandlerBinding, RequestMap
 from cqrs_worker.middleware import LoggingMiddleware, Middleware
 from cqrs_worker.request_mediator import RequestMediator
 from cqrs_worker.requests import Command, Query, Request, RequestHandler, Response
+from cqrs_worker.streaming_mediator import StreamingRequestHandler, StreamingRequestMediator
 
 if TYPE_CHECKING:
     from cqrs_worker.compat.outbox import EventProducer, SqlAlchemyOutboxedEventRepository
 
 __all__ = [
+    "CORRequestHandler",
     "Command",
     "ConfigurationError",
     "Container",
     "CqrsWorkerError",
+    "DCDomainEvent",
+    "DCEvent",
+    "DCNotificationEvent",
+    "DCRequest",
+    "DCResponse",
     "DecodeError",
     "DefaultContainer",
     "DispatchError",
@@ -62,6 +83,7 @@ __all__ = [
     "EventMediator",
     "EventProducer",
     "EventRegistry",
+    "HandlerBinding",
     "InMemoryEventEmitter",
     "LoggingMiddleware",
     "Mediators",
@@ -75,11 +97,15 @@ __all__ = [
     "RequestMediator",
     "Response",
     "SqlAlchemyOutboxedEventRepository",
+    "StreamingRequestHandler",
+    "StreamingRequestMediator",
     "WireEvent",
     "__version__",
     "bootstrap",
     "bootstrap_events",
     "bootstrap_requests",
+    "bootstrap_streaming",
+    "build_chain",
     "encode_event",
 ]
 

@@ -20,8 +20,15 @@ from cqrs_worker.event_mediator import EventMediator
 from cqrs_worker.maps import EventMap, RequestMap
 from cqrs_worker.middleware import LoggingMiddleware, Middleware
 from cqrs_worker.request_mediator import RequestMediator
+from cqrs_worker.streaming_mediator import StreamingRequestMediator
 
-__all__ = ["Mediators", "bootstrap", "bootstrap_events", "bootstrap_requests"]
+__all__ = [
+    "Mediators",
+    "bootstrap",
+    "bootstrap_events",
+    "bootstrap_requests",
+    "bootstrap_streaming",
+]
 
 M = TypeVar("M", RequestMap, EventMap)
 #: python-cqrs's bootstrap keywords, and what to write here instead.
@@ -53,6 +60,7 @@ def bootstrap(
     emitter: EventEmitter | None = None,
     middlewares: Sequence[Middleware] | None = None,
     max_event_depth: int = 8,
+    max_concurrent_event_handlers: int = 1,
     **unknown: Never,
 ) -> Mediators:
     """Build a request mediator and an event mediator that work together.
@@ -61,6 +69,7 @@ def bootstrap(
     map (python-cqrs's ``commands_mapper`` / ``domain_events_mapper`` style).
     python-cqrs's keywords (``di_container=``, ...) raise a ``TypeError``
     saying what to write; ``cqrs_worker.requests.bootstrap.bootstrap`` takes them.
+    ``max_concurrent_event_handlers`` > 1 runs that many handlers of one event at once.
     """
     if unknown:
         raise _unknown_keywords("bootstrap", unknown)
@@ -72,6 +81,7 @@ def bootstrap(
         emitter=emitter,
         middlewares=chain,
         max_depth=max_event_depth,
+        max_concurrent_event_handlers=max_concurrent_event_handlers,
     )
     request_mediator = RequestMediator(
         _map(requests, RequestMap), container, event_mediator=event_mediator, middlewares=chain
@@ -112,6 +122,7 @@ def bootstrap_events(
     container: Container | None = None,
     emitter: EventEmitter | None = None,
     middlewares: Sequence[Middleware] | None = None,
+    max_concurrent_event_handlers: int = 1,
     **unknown: Never,
 ) -> EventMediator:
     """:func:`bootstrap`, returning the event mediator (what a worker runs)."""
@@ -123,7 +134,36 @@ def bootstrap_events(
         container=container,
         emitter=emitter,
         middlewares=middlewares,
+        max_concurrent_event_handlers=max_concurrent_event_handlers,
     ).events
+
+
+def bootstrap_streaming(
+    *,
+    requests: RequestsMapper | None = None,
+    events: EventsMapper | None = None,
+    container: Container | None = None,
+    emitter: EventEmitter | None = None,
+    middlewares: Sequence[Middleware] | None = None,
+    max_concurrent_event_handlers: int = 1,
+    **unknown: Never,
+) -> StreamingRequestMediator:
+    """A :class:`~cqrs_worker.StreamingRequestMediator` whose events go through :func:`bootstrap`'s
+    event mediator (``middlewares`` wrap those events' handling; a stream has none)."""
+    if unknown:
+        raise _unknown_keywords("bootstrap_streaming", unknown)
+    request_map = _map(requests, RequestMap)
+    mediators = bootstrap(
+        requests=request_map,
+        events=events,
+        container=container,
+        emitter=emitter,
+        middlewares=middlewares,
+        max_concurrent_event_handlers=max_concurrent_event_handlers,
+    )
+    return StreamingRequestMediator(
+        request_map, mediators.events.container, event_mediator=mediators.events
+    )
 
 
 def _map(mapper: M | Callable[[M], None] | None, kind: type[M]) -> M:

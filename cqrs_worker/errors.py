@@ -90,8 +90,14 @@ class DispatchError(CqrsWorkerError):
 class HandlerFailure:
     """One handler that raised while an event was dispatched."""
 
-    handler: type[Any]
+    handler: Any  # a handler class, or the HandlerBinding bound in its place
     exception: BaseException
+
+
+def _handler_name(handler: Any) -> str:
+    # A HandlerBinding (a fallback) is an instance: it names itself with __name__.
+    name = getattr(handler, "__qualname__", None) or getattr(handler, "__name__", None)
+    return str(name) if name else repr(handler)
 
 
 class EventHandlingError(DispatchError):
@@ -105,7 +111,7 @@ class EventHandlingError(DispatchError):
         self.event = event
         self.failures = tuple(failures)
         names = ", ".join(
-            f"{f.handler.__qualname__}: {type(f.exception).__name__}: {f.exception}"
+            f"{_handler_name(f.handler)}: {type(f.exception).__name__}: {f.exception}"
             for f in self.failures
         )
         super().__init__(

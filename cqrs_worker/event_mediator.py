@@ -1,10 +1,12 @@
 """The :class:`EventMediator`: runs every handler bound to an event.
 
 Failure policy: every handler bound to the event runs, in bind order, even
-when an earlier one raised. If any raised, :class:`~cqrs_worker.errors.EventHandlingError`
-lists them all and nothing they emitted is dispatched, so a retry of the whole
-event starts clean. Handlers must therefore tolerate running again for an
-event they already handled (the worker's inbox and unit of work make that
+when an earlier one raised (``max_concurrent_event_handlers`` > 1 runs up
+to that many of them at once instead; the policy is the same). If any
+raised, :class:`~cqrs_worker.errors.EventHandlingError` lists them all and
+nothing they emitted is dispatched, so a retry of the whole event starts
+clean. Handlers must therefore tolerate running again for an event they
+already handled (the worker's inbox and unit of work make that
 automatic for database effects).
 
 Emitted follow-ups are dispatched after all handlers succeeded: a
@@ -15,10 +17,12 @@ Emitted follow-ups are dispatched after all handlers succeeded: a
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
 from cqrs_worker.container import Container
+from cqrs_worker.dataclass_models import DCNotificationEvent
 from cqrs_worker.emitter import EventEmitter
 from cqrs_worker.errors import (
     ConfigurationError,
@@ -27,10 +31,13 @@ from cqrs_worker.errors import (
     HandlerFailure,
 )
 from cqrs_worker.events import Event, WireEvent, emitted_events
-from cqrs_worker.maps import EventMap
+from cqrs_worker.maps import EventMap, HandlerBinding
 from cqrs_worker.middleware import Middleware, compose
 
 __all__ = ["EventMediator"]
+
+# python-cqrs's dataclass notifications leave as ours (DCNotificationEvent.to_wire()).
+_WIRE_TYPES = (WireEvent, DCNotificationEvent)
 
 
 class EventMediator:
@@ -44,12 +51,21 @@ class EventMediator:
         emitter: EventEmitter | None = None,
         middlewares: Sequence[Middleware] = (),
         max_depth: int = 8,
+        max_concurrent_event_handlers: int = 1,
     ) -> None:
+        if max_concurrent_event_handlers < 1:
+            raise ConfigurationError(
+                f"max_concurrent_event_handlers must be at least 1, "
+                f"got {max_concurrent_event_handlers}"
+            )
         self.event_map = event_map
         self.container = container
         self.emitter = emitter
         self._max_depth = max_depth
-        self._call = compose(middlewares, self._run_handlers)
+        self.max_concurrent_event_handlers = max_concurrent_event_handlers
+        # Chosen once: the sequential default keeps its loop, with no per-event branch.
+        run = self._run_handlers if max_concurrent_event_handlers == 1 else self._run_concurrently
+        self._call = compose(middlewares, run)
 
     async def send(self, event: Event) -> None:
         """Run every handler bound to ``event``, then dispatch what they emitted.
@@ -72,14 +88,18 @@ class EventMediator:
         events of the same handler from leaving (which matters for a direct,
         at-most-once emitter).
         """
-        wire = [event for event in events if isinstance(event, WireEvent)]
+        wire = [
+            event if isinstance(event, WireEvent) else event.to_wire()
+            for event in events
+            if isinstance(event, _WIRE_TYPES)
+        ]
         if wire and self.emitter is None:
             raise ConfigurationError(
                 f"a handler emitted {type(wire[0]).__qualname__} but no EventEmitter is "
                 f"configured; pass emitter= (a broker or outbox emitter) to bootstrap"
             )
         for event in events:
-            if not isinstance(event, WireEvent):
+            if not isinstance(event, _WIRE_TYPES):
                 await self._send(event, depth + 1)
         for event in wire:
             await self.emitter.emit(event)  # type: ignore[union-attr]  # checked above
@@ -96,12 +116,18 @@ class EventMediator:
         if emitted:
             await self.dispatch_emitted(emitted, depth)
 
+    async def _build(self, handler_type: Any) -> Any:
+        """One message's handler: resolved from the container, or built by its binding."""
+        if isinstance(handler_type, HandlerBinding):
+            return await handler_type.build(self.container)
+        return await self.container.resolve(handler_type)
+
     async def _run_handlers(self, event: Event) -> Sequence[Event]:
         emitted: list[Event] = []
         failures: list[HandlerFailure] = []
         for handler_type in self.event_map[type(event)]:
             try:
-                handler: Any = await self.container.resolve(handler_type)
+                handler = await self._build(handler_type)
                 await handler.handle(event)
             except Exception as exc:
                 failures.append(HandlerFailure(handler_type, exc))
@@ -110,3 +136,29 @@ class EventMediator:
         if failures:
             raise EventHandlingError(event, failures) from failures[0].exception
         return emitted
+
+    async def _run_concurrently(self, event: Event) -> Sequence[Event]:
+        handler_types = self.event_map[type(event)]
+        if len(handler_types) == 1:
+            return await self._run_handlers(event)
+        # Per event, not per mediator: the bound is on one event's handlers, and
+        # follow-up events dispatched from inside a handler must not wait on it.
+        gate = asyncio.Semaphore(self.max_concurrent_event_handlers)
+
+        async def run_one(handler_type: Any) -> Sequence[Event] | HandlerFailure:
+            async with gate:
+                try:
+                    handler = await self._build(handler_type)
+                    await handler.handle(event)
+                except Exception as exc:
+                    return HandlerFailure(handler_type, exc)
+                return emitted_events(handler)
+
+        # Each task runs in a copy of this context: the message's container scope is shared.
+        outcomes = await asyncio.gather(*(run_one(h) for h in handler_types))
+        failures = [outcome for outcome in outcomes if isinstance(outcome, HandlerFailure)]
+        if failures:
+            raise EventHandlingError(event, failures) from failures[0].exception
+        return [
+            e for outcome in outcomes if not isinstance(outcome, HandlerFailure) for e in outcome
+        ]

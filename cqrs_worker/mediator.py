@@ -1,5 +1,5 @@
 """python-cqrs's module path ``cqrs.mediator`` (see :mod:`cqrs_worker.compat`)."""
 
-from cqrs_worker.compat.mediators import RequestMediator
+from cqrs_worker.compat.mediators import RequestMediator, StreamingRequestMediator
 
-__all__ = ["RequestMediator"]
+__all__ = ["RequestMediator", "StreamingRequestMediator"]

@@ -47,7 +47,9 @@ class RequestMediator:
         self.request_map = request_map
         self.container = container
         self.event_mediator = event_mediator
-        self._handler_of = request_map.get
+        # Handler classes only: a request bound to a HandlerBinding misses here
+        # and takes the (rarer) branch that asks the binding for its handler.
+        self._handler_of = request_map.handler_classes.get
         self._call = compose(middlewares, self._dispatch)
 
     async def send(self, request: Request[_ResultT]) -> _ResultT:
@@ -61,19 +63,25 @@ class RequestMediator:
 
     async def _dispatch(self, request: Request[Any]) -> Any:
         handler_type = self._handler_of(type(request))
-        if handler_type is None:
-            raise HandlerNotFoundError(
-                f"no handler is bound to {type(request).__qualname__}; "
-                f"bind one with RequestMap.bind({type(request).__qualname__}, Handler)"
-            )
-        handler: Any = await self.container.resolve(handler_type)
+        handler: Any
+        if handler_type is not None:
+            handler = await self.container.resolve(handler_type)
+        else:
+            handler_type = binding = self.request_map.get(type(request))
+            if binding is None:
+                raise HandlerNotFoundError(
+                    f"no handler is bound to {type(request).__qualname__}; "
+                    f"bind one with RequestMap.bind({type(request).__qualname__}, Handler)"
+                )
+            handler = await binding.build(self.container)
         response = await handler.handle(request)
         events = emitted_events(handler)
         if events:
             if self.event_mediator is None:
                 raise ConfigurationError(
-                    f"{handler_type.__qualname__} emitted events but the RequestMediator "
-                    f"has no event_mediator; build it with bootstrap_requests()"
+                    f"{getattr(handler_type, '__qualname__', None) or handler_type!r} emitted "
+                    f"events but the RequestMediator has no event_mediator; build it with "
+                    f"bootstrap_requests()"
                 )
             await self.event_mediator.dispatch_emitted(events)
         return response

@@ -5,7 +5,7 @@ they work from async tests whatever event loop each test runs in. A service
 that is down makes the test fail (never skip) with how to start it.
 
 Tests that use a service fixture get its marker automatically (``kafka``,
-``rabbitmq``, ``postgres``, ``mysql``), so ``-m "not kafka"`` deselects them.
+``rabbitmq``, ``postgres``, ``mysql``, ``redis``), so ``-m "not kafka"`` deselects them.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from tests.support.services import (
     MYSQL,
     POSTGRES,
     RABBITMQ,
+    REDIS,
     Service,
     ServiceUnavailableError,
     kafka_bootstrap_from_env,
@@ -42,6 +43,7 @@ _MARKERS_BY_FIXTURE = {
     "rabbitmq_url": "rabbitmq",
     "postgres_url": "postgres",
     "mysql_url": "mysql",
+    "redis_url": "redis",
 }
 
 
@@ -159,6 +161,12 @@ def postgres_url() -> str:
 def mysql_url() -> str:
     """SQLAlchemy URL of MariaDB/MySQL (``CQRS_WORKER_TEST_MYSQL``, asyncmy)."""
     return _require(MYSQL)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """URL of Redis (``CQRS_WORKER_TEST_REDIS``); tests use fresh key prefixes."""
+    return _require(REDIS)
 
 
 # -- processes and proxies -----------------------------------------------------------

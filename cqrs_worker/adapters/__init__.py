@@ -1,1 +1,4 @@
-"""python-cqrs's package path ``cqrs.adapters``: ``kafka`` (see :mod:`cqrs_worker.compat`)."""
+"""python-cqrs's package path ``cqrs.adapters``: ``kafka``, ``circuit_breaker``.
+
+See :mod:`cqrs_worker.compat`.
+"""

@@ -22,14 +22,17 @@ logic of its own:
 * ``SqlAlchemyOutboxedEventRepository(session_factory, compressor)`` keeps the
   session factory and writes with ``outbox.OutboxRepository(compression=)``;
 * ``EventProducer(repository, broker)`` is
-  ``outbox.EventProducer(engine, broker, repository=)``.
+  ``outbox.EventProducer(engine, broker, repository=)``;
+* ``AioBreakerAdapter(fail_max=, timeout_duration=, exclude=)`` is
+  ``resilience.InMemoryCircuitBreaker(fail_max=, timeout_duration=, exclude=)``.
 
 The module paths python-cqrs code imports from (``cqrs_worker.mediator``,
 ``cqrs_worker.message_brokers``, ``cqrs_worker.adapters.kafka``,
-``cqrs_worker.compressors.zlib``, ``cqrs_worker.requests.request_handler``,
-``cqrs_worker.requests.bootstrap``, ``cqrs_worker.events.event``,
-``cqrs_worker.events.bootstrap``) are one-line re-exports of this package
-or of our own modules.
+``cqrs_worker.adapters.circuit_breaker``, ``cqrs_worker.compressors.zlib``,
+``cqrs_worker.requests.request_handler``, ``cqrs_worker.requests.bootstrap``,
+``cqrs_worker.requests.fallback``, ``cqrs_worker.events.event``,
+``cqrs_worker.events.bootstrap``, ``cqrs_worker.events.fallback``) are one-line
+re-exports of this package or of our own modules.
 """
 
 from cqrs_worker.compat.mediators import (
@@ -38,5 +41,12 @@ from cqrs_worker.compat.mediators import (
     bootstrap_events,
     bootstrap_requests,
 )
+from cqrs_worker.compat.resilience import AioBreakerAdapter
 
-__all__ = ["EventEmitter", "RequestMediator", "bootstrap_events", "bootstrap_requests"]
+__all__ = [
+    "AioBreakerAdapter",
+    "EventEmitter",
+    "RequestMediator",
+    "bootstrap_events",
+    "bootstrap_requests",
+]

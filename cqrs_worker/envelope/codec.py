@@ -152,7 +152,9 @@ class EnvelopeCodec:
             )
         try:
             try:
-                return event_type.model_validate(data)
+                # The validator, not model_validate: python-cqrs's dataclass events
+                # (cqrs_worker.dataclass_models) are pydantic dataclasses.
+                return event_type.__pydantic_validator__.validate_python(data)  # type: ignore[no-any-return]
             except pydantic.ValidationError as exc:
                 if not _has_unknown_fields(exc):
                     raise

@@ -22,6 +22,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from cqrs_worker.dataclass_models import DCNotificationEvent
 from cqrs_worker.envelope import encode_event, event_headers
 from cqrs_worker.errors import ConfigurationError
 from cqrs_worker.events import WireEvent
@@ -90,18 +91,25 @@ class SqlAlchemyOutboxedEventRepository:
         self.table = table if table is not None else outbox_table(sa.MetaData())
         self.compression = PayloadEncoding(compression)
 
-    async def add(self, db: Executor, event: WireEvent[Any], /) -> None:
+    async def add(self, db: Executor, event: WireEvent[Any] | DCNotificationEvent[Any], /) -> None:
         """Insert ``event`` in ``db``'s current transaction; the caller commits."""
         await db.execute(sa.insert(self.table).values(self.row(event)))
 
-    async def add_many(self, db: Executor, events: Iterable[WireEvent[Any]], /) -> None:
+    async def add_many(
+        self, db: Executor, events: Iterable[WireEvent[Any] | DCNotificationEvent[Any]], /
+    ) -> None:
         """Insert several events with one statement, in their iteration order."""
         rows = [self.row(event) for event in events]
         if rows:
             await db.execute(sa.insert(self.table), rows)
 
-    def row(self, event: WireEvent[Any]) -> dict[str, Any]:
-        """The column values for ``event`` (what :meth:`add` inserts)."""
+    def row(self, event: WireEvent[Any] | DCNotificationEvent[Any]) -> dict[str, Any]:
+        """The column values for ``event`` (what :meth:`add` inserts).
+
+        A python-cqrs dataclass notification is stored as our envelope.
+        """
+        if isinstance(event, DCNotificationEvent):
+            event = event.to_wire()
         if not isinstance(event, WireEvent):
             raise ConfigurationError(
                 f"only broker events (NotificationEvent, ECSTEvent) go to the outbox, "

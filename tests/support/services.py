@@ -8,6 +8,7 @@ the development and CI machines (see ``/work/shared/kafka-for-tests.md``):
 ``CQRS_WORKER_TEST_RABBITMQ``   ``amqp://guest:guest@127.0.0.1:5672/``
 ``CQRS_WORKER_TEST_POSTGRES``   ``postgresql+asyncpg://postgres@127.0.0.1:5432/test``
 ``CQRS_WORKER_TEST_MYSQL``      ``mysql+asyncmy://root@127.0.0.1:3306/test``
+``CQRS_WORKER_TEST_REDIS``      ``redis://127.0.0.1:6379/0``
 ==============================  =================================================
 
 The database URLs are SQLAlchemy URLs (``create_async_engine(url)``).
@@ -27,6 +28,7 @@ __all__ = [
     "MYSQL",
     "POSTGRES",
     "RABBITMQ",
+    "REDIS",
     "Service",
     "ServiceUnavailableError",
     "kafka_bootstrap_from_env",
@@ -93,6 +95,14 @@ MYSQL: Final = Service(
     default_url="mysql+asyncmy://root@127.0.0.1:3306/test",
     default_port=3306,
     how_to_start=("start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd"),
+)
+
+REDIS: Final = Service(
+    name="Redis",
+    env_var="CQRS_WORKER_TEST_REDIS",
+    default_url="redis://127.0.0.1:6379/0",
+    default_port=6379,
+    how_to_start="redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save ''",
 )
 
 

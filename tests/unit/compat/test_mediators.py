@@ -99,3 +99,27 @@ async def test_events_bootstrap_takes_python_cqrs_keywords() -> None:
 
     assert events_bootstrap.bootstrap is bootstrap_events
     assert noted == ["cy"]
+
+
+async def test_a_bare_di_container_is_wrapped_as_python_cqrs_does() -> None:
+    import di
+
+    from cqrs_worker.contrib.di import DIContainer
+
+    broker = InMemoryBroker()
+    await broker.start()
+    noted.clear()
+
+    requests = requests_bootstrap.bootstrap(
+        di_container=di.Container(),
+        commands_mapper=commands,
+        domain_events_mapper=domain_events,
+        message_broker=broker,
+    )
+    events = events_bootstrap.bootstrap(di_container=di.Container(), events_mapper=domain_events)
+
+    assert isinstance(requests.container, DIContainer)
+    assert isinstance(events.container, DIContainer)
+    assert await requests.send(Ping(name="di")) == "pong di"
+    await events.send(Noted(name="di events"))
+    assert noted == ["di", "di events"]
