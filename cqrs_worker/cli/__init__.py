@@ -47,6 +47,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "cqrs_worker.cli.asyncapi",
     "cqrs_worker.cli.status",
     "cqrs_worker.cli.dlq",
+    "cqrs_worker.cli.sagas",
 )
 
 EXIT_CODES = """\
@@ -95,7 +96,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return 2
-    action = getattr(args, "outbox_command", None) or getattr(args, "dlq_command", None)
+    action = (
+        getattr(args, "outbox_command", None)
+        or getattr(args, "dlq_command", None)
+        or getattr(args, "sagas_command", None)
+    )
     command = " ".join(str(part) for part in (args.command, action) if part)
     try:
         _configure_logging(args)

@@ -8,8 +8,9 @@ Metrics: the worker calls small hooks on the per-message path
 (:class:`~cqrs_worker.observability.worker_stats.WorkerStats`: plain integer
 and dict increments); the Prometheus families are built from them at scrape
 time by :mod:`cqrs_worker.observability.worker_collector`, which (with the
-relay's collector) is where ``prometheus_client`` is imported: when a worker or
-relay runs, never by ``import cqrs_worker``. Log context:
+relay's and the sagas' collectors) is where ``prometheus_client`` is imported:
+when a worker or relay runs, never by ``import cqrs_worker``. Sagas count into
+:class:`~cqrs_worker.observability.saga_stats.SagaStats`. Log context:
 :mod:`~cqrs_worker.observability.logcontext`. Traces:
 :mod:`~cqrs_worker.observability.tracing`, the one boundary to OpenTelemetry.
 """

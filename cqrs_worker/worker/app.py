@@ -16,8 +16,8 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Sequence
-from typing import Literal
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from cqrs_worker.envelope import EnvelopeCodec, EventRegistry
 from cqrs_worker.event_mediator import EventMediator
@@ -32,7 +32,13 @@ from cqrs_worker.worker.stats import WorkerStats
 from cqrs_worker.worker.topics import subscribed_topics
 from cqrs_worker.worker.transports import configured_transports, start_source, stop_sources
 
-__all__ = ["Worker"]
+if TYPE_CHECKING:
+    from prometheus_client.registry import Collector
+
+__all__ = ["BackgroundTask", "Worker"]
+
+#: A loop that runs beside the sources until the event it gets is set (e.g. saga deadlines).
+BackgroundTask = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +55,9 @@ class Worker:
     environment (a bad value raises
     :class:`~cqrs_worker.errors.ConfigurationError`). ``middlewares`` run
     around each attempt, inside the retry loop (a unit of work or an inbox
-    goes there). ``sources`` replaces the
+    goes there). ``background`` loops run while the sources run and get the
+    stop event (``sagas.watch``); ``collectors`` add Prometheus families to
+    :attr:`registry`. ``sources`` replaces the
     transports the settings name (Kafka, RabbitMQ) with your own factories,
     e.g. an in-memory one in tests. Building a Worker does no I/O; it runs once.
     """
@@ -61,12 +69,18 @@ class Worker:
         *,
         middlewares: Sequence[Middleware] = (),
         sources: Sequence[SourceFactory] | None = None,
+        background: Sequence[BackgroundTask] = (),
+        collectors: Sequence[Collector] = (),
     ) -> None:
         self.mediator = mediator
         self.settings = settings if settings is not None else load_settings()
         self.middlewares = tuple(middlewares)
+        self.background = tuple(background)
+        self.collectors = tuple(collectors)
         self.stats = WorkerStats()
         self.registry = worker_registry(self.stats, lambda: self.sources)
+        for collector in self.collectors:
+            self.registry.register(collector)
         """The Prometheus registry ``/metrics`` serves (the ``cqrs_worker_*`` families)."""
         self.state: State = "created"
         self.sources: list[Source] = []
@@ -81,7 +95,12 @@ class Worker:
     def replace(self, settings: WorkerSettings) -> Worker:
         """A new, unstarted worker like this one with other settings."""
         return Worker(
-            self.mediator, settings, middlewares=self.middlewares, sources=self._factories
+            self.mediator,
+            settings,
+            middlewares=self.middlewares,
+            sources=self._factories,
+            background=self.background,
+            collectors=self.collectors,
         )
 
     @property
@@ -175,6 +194,7 @@ class Worker:
                 stack.push_async_callback(server.close)
             beat = asyncio.create_task(self._heartbeat())
             stack.callback(beat.cancel)
+            stack.push_async_callback(self._start_background())
             await self._serve()
 
     async def _serve(self) -> None:
@@ -214,6 +234,22 @@ class Worker:
             self.state = "failed"
             return error
         return None
+
+    def _start_background(self) -> Callable[[], Awaitable[None]]:
+        """Start the background loops; the callable returned stops them (event, then cancel)."""
+        stop = asyncio.Event()
+        tasks = [
+            asyncio.create_task(loop(stop), name="worker-background") for loop in self.background
+        ]
+
+        async def finish() -> None:
+            stop.set()
+            if tasks:
+                await asyncio.wait(tasks, timeout=self.settings.shutdown_timeout)
+            for task in tasks:
+                task.cancel()
+
+        return finish
 
     async def _heartbeat(self) -> None:
         loop = asyncio.get_running_loop()

@@ -48,6 +48,9 @@ METRICS: dict[str, str] = {
     "cqrs_worker_outbox_publish_duration_seconds": "histogram",
     "cqrs_worker_outbox_claim_duration_seconds": "histogram",
     "cqrs_worker_relay_ready": "gauge",
+    # sagas (served by the worker that runs them)
+    "cqrs_worker_sagas": "gauge",
+    "cqrs_worker_saga_step_duration_seconds": "histogram",
 }
 #: The series names prometheus-client exposes per family type.
 SUFFIXES = {"counter": ("",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count")}
@@ -171,6 +174,7 @@ def test_the_dashboard_shows_every_exported_family() -> None:
         ("worker not ready", "cqrs_worker_ready"),
         ("relay not ready", "cqrs_worker_relay_ready"),
         ("stuck handler", "cqrs_worker_oldest_in_flight_seconds"),
+        ("failed sagas", "cqrs_worker_sagas"),
     ],
 )
 def test_an_alert_covers(concern: str, family: str) -> None:

@@ -185,3 +185,28 @@ async def test_a_failure_to_record_the_dead_letter_is_logged_and_the_message_ack
         await h.source.wait_acked(1, timeout=10)
         assert h.stats.dead_lettered == 1
     assert "after dead-lettering UserJoined" in caplog.text
+
+
+async def test_a_transaction_outside_a_delivery_works_like_one(engine: AsyncEngine) -> None:
+    from cqrs_worker.request_mediator import RequestMediator
+    from tests.unit.inbox.scenario import JoinMeeting
+
+    async with harness(engine, "outside") as h:
+        mediator = await h.unit_of_work.container.resolve(RequestMediator)
+        async with h.unit_of_work.transaction() as session:
+            assert h.unit_of_work.session() is session
+            await mediator.send(JoinMeeting(user="ann", meeting="m1"))
+        assert h.unit_of_work.session() is None
+        assert await h.count(h.tables.participants) == 1
+        assert await outbox_names(h) == ["ParticipantAdded"]
+        assert await h.count(h.tables.inbox) == 0, "no inbox record outside a delivery"
+
+        async def change_mind() -> None:
+            async with h.unit_of_work.transaction():
+                await mediator.send(JoinMeeting(user="bob", meeting="m1"))
+                raise RuntimeError("changed my mind")
+
+        with pytest.raises(RuntimeError, match="changed my mind"):
+            await change_mind()
+        assert await h.count(h.tables.participants) == 1
+        assert await outbox_names(h) == ["ParticipantAdded"]
