@@ -40,6 +40,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from cqrs_worker.container import Container
+from cqrs_worker.contrib._scoped import CurrentScope, ReentrantScope
 from cqrs_worker.errors import ResolutionError
 
 __all__ = ["DependencyInjectorContainer"]
@@ -58,7 +59,7 @@ class DependencyInjectorContainer:
         self._per_message: list[providers.Provider[Any]] = []
         self._collect(container.providers)
         self._found: dict[Any, providers.Provider[Any]] = {}
-        self._current: ContextVar[_Scope | None] = ContextVar(
+        self._current: CurrentScope = ContextVar(
             f"cqrs_worker_dependency_injector_{id(self)}", default=None
         )
 
@@ -131,36 +132,20 @@ def _provided_type(provider: providers.Provider[Any]) -> type[Any] | None:
     return None
 
 
-class _Scope:
+class _Scope(ReentrantScope):
+    """dependency-injector's context-local providers are the scope: nothing to open."""
+
     def __init__(self, owner: DependencyInjectorContainer) -> None:
+        super().__init__(owner._current)
         self._owner = owner
-        self._depth = 0
 
-    def reentry(self) -> _Scope:
-        self._depth += 1
-        return self
-
-    async def __aenter__(self) -> Container:
-        if not self._depth:
-            self._token = self._owner._current.set(self)
-        return self
-
-    async def __aexit__(
+    async def _close(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._depth:
-            self._depth -= 1
-            return
-        try:
-            await self._owner._end_message()
-        finally:
-            self._owner._current.reset(self._token)
-
-    def scope(self) -> AbstractAsyncContextManager[Container]:
-        return self.reentry()
+        await self._owner._end_message()
 
     async def resolve(self, type_: type[T], /) -> T:
         return await self._owner.resolve(type_)

@@ -26,6 +26,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise ImportError("cqrs_worker.contrib.di needs di: pip install 'cqrs-worker[di]'") from exc
 
 from cqrs_worker.container import Container
+from cqrs_worker.contrib._scoped import CurrentScope, ReentrantScope
 
 __all__ = ["DIContainer"]
 
@@ -49,9 +50,7 @@ class DIContainer:
         self._outer_state = state
         self._executor = AsyncExecutor()
         self._solved: dict[Any, di.SolvedDependent[Any]] = {}
-        self._current: ContextVar[_DIScope | None] = ContextVar(
-            f"cqrs_worker_di_{id(self)}", default=None
-        )
+        self._current: CurrentScope = ContextVar(f"cqrs_worker_di_{id(self)}", default=None)
 
     async def resolve(self, type_: type[T], /) -> T:
         scope = self._current.get()
@@ -73,41 +72,27 @@ class DIContainer:
         return solved
 
 
-class _DIScope:
+class _DIScope(ReentrantScope):
     def __init__(self, owner: DIContainer) -> None:
+        super().__init__(owner._current)
         self._owner = owner
-        self._depth = 0
         self._entered: AbstractAsyncContextManager[di.ScopeState] | None = None
         self._state: di.ScopeState | None = None
 
-    def reentry(self) -> _DIScope:
-        self._depth += 1
-        return self
+    async def _open(self) -> None:
+        owner = self._owner
+        self._entered = owner.container.enter_scope(owner._scope, owner._outer_state)
+        self._state = await self._entered.__aenter__()
 
-    async def __aenter__(self) -> Container:
-        if self._state is None:
-            owner = self._owner
-            self._entered = owner.container.enter_scope(owner._scope, owner._outer_state)
-            self._state = await self._entered.__aenter__()
-            self._token = owner._current.set(self)
-        return self
-
-    async def __aexit__(
+    async def _close(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._depth:
-            self._depth -= 1
-            return
-        self._owner._current.reset(self._token)
         entered, self._entered, self._state = self._entered, None, None
         if entered is not None:
             await entered.__aexit__(exc_type, exc, tb)
-
-    def scope(self) -> AbstractAsyncContextManager[Container]:
-        return self.reentry()
 
     async def resolve(self, type_: type[T], /) -> T:
         if self._state is None:  # pragma: no cover - guarded by __aenter__

@@ -20,6 +20,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from cqrs_worker.container import Container
+from cqrs_worker.contrib._scoped import CurrentScope, ReentrantScope
 
 __all__ = ["DishkaContainer"]
 
@@ -31,9 +32,7 @@ class DishkaContainer:
 
     def __init__(self, container: dishka.AsyncContainer) -> None:
         self._root = container
-        self._current: ContextVar[_DishkaScope | None] = ContextVar(
-            f"cqrs_worker_dishka_{id(self)}", default=None
-        )
+        self._current: CurrentScope = ContextVar(f"cqrs_worker_dishka_{id(self)}", default=None)
 
     async def resolve(self, type_: type[T], /) -> T:
         scope = self._current.get()
@@ -47,40 +46,26 @@ class DishkaContainer:
         return scope.reentry() if scope is not None else _DishkaScope(self)
 
 
-class _DishkaScope:
+class _DishkaScope(ReentrantScope):
     def __init__(self, owner: DishkaContainer) -> None:
-        self._owner = owner
-        self._depth = 0
+        super().__init__(owner._current)
+        self._root = owner._root
         self._request: AbstractAsyncContextManager[dishka.AsyncContainer] | None = None
         self._container: dishka.AsyncContainer | None = None
 
-    def reentry(self) -> _DishkaScope:
-        self._depth += 1
-        return self
+    async def _open(self) -> None:
+        self._request = self._root()
+        self._container = await self._request.__aenter__()
 
-    async def __aenter__(self) -> Container:
-        if self._container is None:
-            self._request = self._owner._root()
-            self._container = await self._request.__aenter__()
-            self._token = self._owner._current.set(self)
-        return self
-
-    async def __aexit__(
+    async def _close(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._depth:
-            self._depth -= 1
-            return
-        self._owner._current.reset(self._token)
         request, self._request, self._container = self._request, None, None
         if request is not None:
             await request.__aexit__(exc_type, exc, tb)
-
-    def scope(self) -> AbstractAsyncContextManager[Container]:
-        return self.reentry()
 
     async def resolve(self, type_: type[T], /) -> T:
         if self._container is None:  # pragma: no cover - guarded by __aenter__
