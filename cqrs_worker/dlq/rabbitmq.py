@@ -47,6 +47,7 @@ from cqrs_worker.dlq.replay import Pace, Progress, ReplayOptions, ReplayReport
 from cqrs_worker.errors import ConfigurationError
 from cqrs_worker.security import redact_url
 from cqrs_worker.worker.rabbitmq.dead_letter import ORIGINAL_QUEUE
+from cqrs_worker.worker.rabbitmq.message_copy import persistent_copy
 
 __all__ = ["RabbitDeadLetters"]
 
@@ -194,19 +195,8 @@ class RabbitDeadLetters:
     async def _publish(
         self, channel: AbstractChannel, message: AbstractIncomingMessage, target: str
     ) -> None:
-        copy = aio_pika.Message(
-            message.body,
-            headers=replay_headers(dict(message.headers or {})),
-            content_type=message.content_type,
-            content_encoding=message.content_encoding,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            priority=message.priority,
-            correlation_id=message.correlation_id,
-            message_id=message.message_id,
-            timestamp=message.timestamp,
-            type=message.type,
-            app_id=message.app_id,
-        )
+        headers = replay_headers(dict(message.headers or {}))
+        copy = persistent_copy(message.body, headers, message.properties)
         try:
             await self._call(
                 channel.default_exchange.publish(copy, routing_key=target, mandatory=True),

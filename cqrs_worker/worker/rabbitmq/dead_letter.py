@@ -33,6 +33,7 @@ from cqrs_worker.brokers._failure import describe
 from cqrs_worker.errors import PublishError
 from cqrs_worker.worker.dead_letter import PREFIX
 from cqrs_worker.worker.delivery import Delivery
+from cqrs_worker.worker.rabbitmq.message_copy import persistent_copy
 from cqrs_worker.worker.rabbitmq.record import RabbitRecord
 
 __all__ = ["ORIGINAL_EXCHANGE", "ORIGINAL_QUEUE", "ORIGINAL_ROUTING_KEY", "RabbitDeadLetterSink"]
@@ -120,16 +121,4 @@ def dead_letter_message(
         for name, value in carried.items()
         if name not in ours and not name.startswith(_RETRY_PREFIX)
     }
-    return aio_pika.Message(
-        body,
-        headers={**kept, **ours},
-        content_type=props.content_type,
-        content_encoding=props.content_encoding,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        priority=props.priority,
-        correlation_id=props.correlation_id,
-        message_id=props.message_id,
-        timestamp=props.timestamp,
-        type=props.message_type,
-        app_id=props.app_id,
-    )
+    return persistent_copy(body, {**kept, **ours}, props)

@@ -29,6 +29,7 @@ from faststream.rabbit.schemas.queue import ClassicQueueArgs
 from cqrs_worker.brokers._failure import describe
 from cqrs_worker.errors import PublishError
 from cqrs_worker.worker.delivery import Delivery
+from cqrs_worker.worker.rabbitmq.message_copy import persistent_copy
 from cqrs_worker.worker.rabbitmq.record import RabbitRecord
 from cqrs_worker.worker.retry_stages import PREFIX, RetryStage
 
@@ -128,16 +129,4 @@ def _stage_message(
         for name, value in previous.items()
         if name not in ours and not name.startswith(_DEATH)
     }
-    return aio_pika.Message(
-        body,
-        headers={**kept, **ours},
-        content_type=props.content_type,
-        content_encoding=props.content_encoding,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        priority=props.priority,
-        correlation_id=props.correlation_id,
-        message_id=props.message_id,
-        timestamp=props.timestamp,
-        type=props.message_type,
-        app_id=props.app_id,
-    )
+    return persistent_copy(body, {**kept, **ours}, props)
