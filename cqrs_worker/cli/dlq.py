@@ -115,6 +115,7 @@ def _handle(args: argparse.Namespace) -> int:
 
 async def _command(args: argparse.Namespace) -> int:
     from cqrs_worker.dlq.filters import LetterFilter, parse_moment
+    from cqrs_worker.dlq.replay import ReplayOptions
     from cqrs_worker.dlq.settings import load_dead_letter_settings
 
     settings = load_dead_letter_settings(
@@ -139,13 +140,18 @@ async def _command(args: argparse.Namespace) -> int:
             "--from-beginning is for Kafka: a RabbitMQ dead-letter queue holds only what "
             "was not replayed yet"
         )
+    options = (
+        ReplayOptions(filter=letter_filter, count=args.count, rate=args.rate, dry_run=args.dry_run)
+        if args.dlq_command == "replay"
+        else None
+    )
     if transport == "kafka":
         from cqrs_worker.cli.dlq_kafka import kafka_command
 
-        return await kafka_command(args, settings, name, letter_filter)
+        return await kafka_command(args, settings, name, letter_filter, options)
     from cqrs_worker.cli.dlq_rabbitmq import rabbitmq_command
 
-    return await rabbitmq_command(args, settings, name, letter_filter)
+    return await rabbitmq_command(args, settings, name, letter_filter, options)
 
 
 def say(text: str) -> None:

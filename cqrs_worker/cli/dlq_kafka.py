@@ -22,12 +22,8 @@ async def kafka_command(
     settings: DeadLetterSettings,
     topic: str,
     letter_filter: LetterFilter,
+    options: ReplayOptions | None,
 ) -> int:
-    options = (
-        ReplayOptions(filter=letter_filter, count=args.count, rate=args.rate, dry_run=args.dry_run)
-        if args.dlq_command == "replay"
-        else None
-    )
     letters = KafkaDeadLetters(
         bootstrap=settings.kafka_bootstrap or "",  # transport() checked it
         topic=topic,

@@ -21,12 +21,8 @@ async def rabbitmq_command(
     settings: DeadLetterSettings,
     queue: str,
     letter_filter: LetterFilter,
+    options: ReplayOptions | None,
 ) -> int:
-    options = (
-        ReplayOptions(filter=letter_filter, count=args.count, rate=args.rate, dry_run=args.dry_run)
-        if args.dlq_command == "replay"
-        else None
-    )
     url = settings.rabbitmq_url or ""  # transport() checked it
     letters = RabbitDeadLetters(
         url=url,
