@@ -145,7 +145,13 @@ class _Scope(ReentrantScope):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self._owner._end_message()
+        # Teardown runs with the message still current: what a resource's teardown
+        # resolves or sends re-enters this scope instead of opening and ending another.
+        token = self._current.set(self)
+        try:
+            await self._owner._end_message()
+        finally:
+            self._current.reset(token)
 
     async def resolve(self, type_: type[T], /) -> T:
         return await self._owner.resolve(type_)

@@ -271,3 +271,22 @@ async def test_an_abstract_type_resolves_to_the_provider_of_a_subclass(app: App)
     container = DependencyInjectorContainer(WithConcrete())
 
     assert isinstance(await container.resolve(Handler), Concrete)
+
+
+async def test_a_resource_teardown_runs_inside_the_message_scope() -> None:
+    # What a teardown resolves or sends re-enters the message's scope; a nested
+    # scope would end the message a second time while it is being ended.
+    inside: list[object] = []
+
+    async def open_session() -> AsyncIterator[Session]:
+        yield Session()
+        async with adapter.scope() as scope:
+            inside.append(scope)
+
+    class Sessions(containers.DeclarativeContainer):
+        session = providers.ContextLocalResource(open_session)
+
+    adapter = DependencyInjectorContainer(Sessions())
+    async with adapter.scope() as outer:
+        await outer.resolve(Session)
+    assert inside == [outer]
