@@ -215,29 +215,49 @@ def test_bad_set_up_is_one_line_and_exit_2(
     assert place.fill(expected) in line
 
 
-def test_workers_that_fail_at_start_up_end_the_command_with_exit_2(place: Place) -> None:
+#: ``run --workers 2``: checked once by the supervisor (settings, import path) or seen by
+#: the children (brokers); either way one line, once, not one per child.
+WORKERS: list[tuple[str, list[str], str]] = [
+    ("bad setting", ["--concurrency", "0"], "CQRS_WORKER_CONCURRENCY (--concurrency)"),
+    (
+        "bad target",
+        ["--target", "tests.unit.worker.sample:no_such_mediator"],
+        "no_such_mediator",
+    ),
+    ("no broker", [], "no broker to consume from"),
+    (
+        "Kafka unreachable",
+        ["--kafka-bootstrap", "127.0.0.1:{free}", "--group-id", "g"],
+        "cannot connect to Kafka at 127.0.0.1:{free}",
+    ),
+    (
+        "wrong AMQP password",
+        ["--rabbitmq-url", "amqp://guest:wrong@127.0.0.1:5672/", "--group-id", "g"],
+        "ACCESS_REFUSED",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"), [pytest.param(a, e, id=name) for name, a, e in WORKERS]
+)
+def test_workers_that_fail_at_start_up_print_one_line_and_exit_2(
+    place: Place, args: list[str], expected: str
+) -> None:
     base_args, _ = COMMANDS["run"]
-    result = cli(
-        *base_args,
-        "--workers",
-        "2",
-        "--kafka-bootstrap",
-        place.fill("127.0.0.1:{free}"),
-        "--group-id",
-        "g",
-    )
+    if args[:1] == ["--target"]:
+        base_args = [base_args[0], args[1], *base_args[2:]]
+        args = args[2:]
+    argv = [place.fill(a) for a in [*base_args, "--workers", "2", *args]]
+
+    result = cli(*argv)
 
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
-    # Each child that got as far says what to fix in its own line; the supervisor
-    # logs (INFO) what it started and (ERROR) why it stopped; nothing else.
-    lines = error_lines(result.stderr)
-    children = [line for line in lines if line.startswith("cqrs-worker run: ")]
-    assert 1 <= len(children) <= 2, lines
-    assert all(place.fill("cannot connect to Kafka at 127.0.0.1:{free}") in c for c in children)
-    supervisor = [line for line in lines if line not in children]
-    assert all(" cqrs_worker.process.supervisor: " in line for line in supervisor), lines
-    assert any("exited 2 at start-up; stopping" in line for line in supervisor), lines
+    [line] = error_lines(result.stderr)
+    assert line.startswith("cqrs-worker run: "), line
+    assert place.fill(expected) in line
+    assert "guest:wrong" not in result.stderr
 
 
 #: A misspelt variable with a quick failure after it, per command.
