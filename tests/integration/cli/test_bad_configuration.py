@@ -215,23 +215,22 @@ def test_bad_set_up_is_one_line_and_exit_2(
     assert place.fill(expected) in line
 
 
-#: ``run --workers 2``: checked once by the supervisor (settings, import path) or seen by
-#: the children (brokers); either way one line, once, not one per child.
-WORKERS: list[tuple[str, list[str], str]] = [
-    ("bad setting", ["--concurrency", "0"], "CQRS_WORKER_CONCURRENCY (--concurrency)"),
-    (
-        "bad target",
-        ["--target", "tests.unit.worker.sample:no_such_mediator"],
-        "no_such_mediator",
-    ),
-    ("no broker", [], "no broker to consume from"),
+SAMPLE = "tests.unit.worker.sample"
+#: ``run MODULE:ATTR --workers 2``: checked once by the supervisor (settings, import path)
+#: or seen by the children (brokers); either way one line, once, not one per child.
+WORKERS: list[tuple[str, str, list[str], str]] = [
+    ("bad setting", "mediator", ["--concurrency", "0"], "CQRS_WORKER_CONCURRENCY (--concurrency)"),
+    ("bad target", "nothing", [], f"'{SAMPLE}' has no attribute 'nothing'"),
+    ("no broker", "mediator", [], "no broker to consume from"),
     (
         "Kafka unreachable",
+        "mediator",
         ["--kafka-bootstrap", "127.0.0.1:{free}", "--group-id", "g"],
         "cannot connect to Kafka at 127.0.0.1:{free}",
     ),
     (
         "wrong AMQP password",
+        "mediator",
         ["--rabbitmq-url", "amqp://guest:wrong@127.0.0.1:5672/", "--group-id", "g"],
         "ACCESS_REFUSED",
     ),
@@ -239,16 +238,13 @@ WORKERS: list[tuple[str, list[str], str]] = [
 
 
 @pytest.mark.parametrize(
-    ("args", "expected"), [pytest.param(a, e, id=name) for name, a, e in WORKERS]
+    ("attr", "args", "expected"), [pytest.param(*case[1:], id=case[0]) for case in WORKERS]
 )
 def test_workers_that_fail_at_start_up_print_one_line_and_exit_2(
-    place: Place, args: list[str], expected: str
+    place: Place, attr: str, args: list[str], expected: str
 ) -> None:
-    base_args, _ = COMMANDS["run"]
-    if args[:1] == ["--target"]:
-        base_args = [base_args[0], args[1], *base_args[2:]]
-        args = args[2:]
-    argv = [place.fill(a) for a in [*base_args, "--workers", "2", *args]]
+    target = f"{SAMPLE}:{attr}"
+    argv = [place.fill(a) for a in ["run", target, "--factory", "--workers", "2", *args]]
 
     result = cli(*argv)
 
