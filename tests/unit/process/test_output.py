@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import pytest
 
@@ -61,10 +60,11 @@ async def test_a_muted_child_goes_to_the_debug_log(
     capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     stream = asyncio.StreamReader()
-    output = ChildOutput(stream, name="worker process 1")
+    spoke = asyncio.Event()
+    output = ChildOutput(stream, name="worker process 1", on_first_line=spoke.set)
     output.start()
     stream.feed_data(b"2026 INFO before\n")
-    await asyncio.wait_for(_until(lambda: output.spoke), timeout=10)
+    await asyncio.wait_for(spoke.wait(), timeout=10)
     output.mute()
     stream.feed_data(b"2026 INFO after\n")
     stream.feed_eof()
@@ -85,8 +85,3 @@ async def test_a_very_long_line_is_passed_on_in_pieces(
     await output.forward()
 
     assert capsys.readouterr().err.replace("\n", "") == "x" * len(long) + "next"
-
-
-async def _until(condition: Callable[[], bool]) -> None:
-    while not condition():
-        await asyncio.sleep(0)  # a turn for the forwarding task, no waiting on time
