@@ -1,5 +1,14 @@
 """``cqrs-worker run --workers N``: the children's command lines, the supervisor and its
-health server (the children's health and metrics summed up on ``HEALTH_PORT``)."""
+health server (the children's health and metrics summed up on ``HEALTH_PORT``).
+
+Bad set-up is one line and exit 2, as for a single ``run``: what can be checked
+once is checked here before any child starts (the settings, the health ports,
+the import path and the Worker it builds, not started); what only a child can
+see (an unreachable or refusing broker, a taken port) ends the command with
+that child's one line (:attr:`~cqrs_worker.process.Supervisor.failure`), raised
+here as a :class:`~cqrs_worker.errors.ConfigurationError` for ``cli.main`` to
+print.
+"""
 
 from __future__ import annotations
 
@@ -10,21 +19,20 @@ from typing import Any
 
 from cqrs_worker.errors import ConfigurationError
 from cqrs_worker.process import ChildHealth, ChildPlan, Supervisor, child_argv, child_health_port
+from cqrs_worker.process.output import ERROR_PREFIX
 from cqrs_worker.worker.health import HealthServer
 from cqrs_worker.worker.settings import WorkerSettings
 
 __all__ = ["supervise"]
 
 _MAX_PORT = 65_535
+_CONFIG_ERROR = 2
 
 
 def supervise(
     args: argparse.Namespace, flags: dict[str, Any], settings: WorkerSettings, workers: int
 ) -> int:
-    """Run ``workers`` children of ``cqrs-worker run`` with ``flags``; the command's exit code.
-
-    The target is imported by the children only: the supervisor stays small.
-    """
+    """Run ``workers`` children of ``cqrs-worker run`` with ``flags``; the command's exit code."""
     port = settings.health_port
     last = child_health_port(port, workers - 1)
     if port and last > _MAX_PORT:
@@ -41,10 +49,29 @@ def supervise(
         health_port=port,
     )
     supervisor = Supervisor(workers=workers, argv_of=lambda n: child_argv(plan, n))
-    return asyncio.run(_run(supervisor, settings, workers))
+    code = asyncio.run(_run(supervisor, plan, settings, workers))
+    if code == _CONFIG_ERROR and supervisor.failure is not None:
+        raise ConfigurationError(_message(supervisor.failure))
+    return code
 
 
-async def _run(supervisor: Supervisor, settings: WorkerSettings, workers: int) -> int:
+def _message(line: str) -> str:
+    """A child's ``cqrs-worker run: <what to fix>`` without the part ``cli.main`` adds again."""
+    if line.startswith(ERROR_PREFIX):
+        head, colon, rest = line.partition(": ")
+        if colon and " " not in head.removeprefix(f"{ERROR_PREFIX} "):
+            return rest
+    return line
+
+
+async def _run(
+    supervisor: Supervisor, plan: ChildPlan, settings: WorkerSettings, workers: int
+) -> int:
+    from cqrs_worker.cli.worker_target import load_worker
+
+    # The import path and the Worker it builds, once, before any child: an error
+    # here is the supervisor's own one line, not one per child.
+    await load_worker(plan.target, factory=plan.factory, overrides=dict(plan.flags))
     port = settings.health_port
     if not port:
         return await supervisor.run()

@@ -15,8 +15,15 @@ graceful stop) if the supervisor dies without forwarding anything.
 * A child that exits 2 (a configuration error, or a broker unreachable at
   start-up) before it ran stably ends the command when it is its first
   start, or after ``max_startup_failures`` such exits in a row: the children
-  are stopped and the command exits 2; the child's own line on stderr says
-  what to fix.
+  are stopped and the command exits 2. :attr:`Supervisor.failure` is then the
+  child's one-line error, which the supervisor's caller reports once.
+
+Output: each child's stderr is passed on line by line through the
+supervisor (:mod:`cqrs_worker.process.output`), holding back only a child's
+one-line error. The supervisor stays quiet about a child until the child
+writes its first line (then it logs "worker process n started (pid p)" at
+INFO), so a command whose children fail at start-up prints one line, like a
+single ``run``; what it did meanwhile is logged at DEBUG.
 
 Exit code: 0 when every child stopped cleanly after a stop signal, 128+N
 after a second signal N, 2 as above, 1 when a child failed while stopping.
@@ -36,6 +43,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from cqrs_worker.process.backoff import Backoff
+from cqrs_worker.process.output import ChildOutput
 
 __all__ = ["Supervisor"]
 
@@ -63,9 +71,11 @@ class Supervisor:
         self._backoff = backoff
         self._max_startup_failures = max_startup_failures
         self._children: dict[int, asyncio.subprocess.Process] = {}
+        self._outputs: dict[int, ChildOutput] = {}
         self._signals: list[signal.Signals] = []
         self._stopping = asyncio.Event()
         self._failed: int | None = None
+        self._failure: str | None = None
 
     async def run(self) -> int:
         """Run until stopped by a signal or a configuration error; returns the exit code."""
@@ -73,7 +83,7 @@ class Supervisor:
         for signum in _STOP_SIGNALS:
             loop.add_signal_handler(signum, self._on_signal, signum)
         try:
-            logger.info("starting %d worker processes", self._workers)
+            logger.debug("starting %d worker processes", self._workers)
             codes = await asyncio.gather(*(self._keep(n) for n in range(self._workers)))
         finally:
             for signum in _STOP_SIGNALS:
@@ -98,6 +108,11 @@ class Supervisor:
         return process is not None and process.returncode is None
 
     @property
+    def failure(self) -> str | None:
+        """Why the command failed at start-up (exit 2): the child's error line, else a note."""
+        return self._failure
+
+    @property
     def stopping(self) -> bool:
         return self._stopping.is_set()
 
@@ -113,22 +128,28 @@ class Supervisor:
         first = True
         while True:
             started = time.monotonic()
-            process = await self._spawn(n)
+            process, output = await self._spawn(n)
             code = await process.wait()
+            await output.finished()
             self._children.pop(n, None)
             ran_for = time.monotonic() - started
             if self._stopping.is_set():
+                if self._failed is None:  # else it is another child's failure, reported once
+                    output.release()
                 return code
             delay = backoff.crashed(ran_for)
             startup_error = code == _CONFIG_ERROR and ran_for < backoff.stable_after
             if startup_error and (first or backoff.failures >= self._max_startup_failures):
-                logger.error(
-                    "worker process %d exited 2 at start-up%s; stopping (see its error)",
-                    n,
-                    "" if first else f" {backoff.failures} times in a row",
-                )
-                self._fail(_CONFIG_ERROR)
+                times = "" if first else f" {backoff.failures} times in a row"
+                logger.debug("worker process %d exited 2 at start-up%s; stopping", n, times)
+                error = output.error
+                if error is None:
+                    error = f"worker process {n} exited with code 2 at start-up{times}"
+                elif not first:
+                    error += f" (worker process {n} exited 2 at start-up{times})"
+                self._fail(_CONFIG_ERROR, error)
                 return code
+            output.release()
             first = False
             logger.warning(
                 "worker process %d (pid %d) exited with %s after %.1fs; restarting in %.1fs",
@@ -144,16 +165,22 @@ class Supervisor:
             if self._stopping.is_set():
                 return 0
 
-    async def _spawn(self, n: int) -> asyncio.subprocess.Process:
+    async def _spawn(self, n: int) -> tuple[asyncio.subprocess.Process, ChildOutput]:
         argv = list(self._argv_of(n))
         process = await asyncio.create_subprocess_exec(
-            *argv, process_group=0, preexec_fn=_die_with_parent()
+            *argv, stderr=asyncio.subprocess.PIPE, process_group=0, preexec_fn=_die_with_parent()
         )
         self._children[n] = process
-        logger.info("worker process %d started (pid %d)", n, process.pid)
+        logger.debug("worker process %d spawned (pid %d)", n, process.pid)
+        output = self._outputs[n] = ChildOutput(
+            process.stderr,
+            name=f"worker process {n}",
+            on_first_line=lambda: logger.info("worker process %d started (pid %d)", n, process.pid),
+        )
+        output.start()
         if self._stopping.is_set():  # a signal came while it was being spawned
             _send(process, self._signals[-1] if self._signals else signal.SIGTERM)
-        return process
+        return process, output
 
     # -- stopping ----------------------------------------------------------------
 
@@ -172,9 +199,15 @@ class Supervisor:
         for process in list(self._children.values()):
             _send(process, signum)
 
-    def _fail(self, code: int) -> None:
+    def _fail(self, code: int, failure: str) -> None:
         if self._failed is None:
             self._failed = code
+            self._failure = failure
+            # Children still starting (silent so far) are stopped because of this
+            # one: what they say while stopping is no news to the user.
+            for output in self._outputs.values():
+                if not output.spoke:
+                    output.mute()
         if not self._stopping.is_set():
             self._stopping.set()
             for process in list(self._children.values()):

@@ -7,12 +7,16 @@ are allowed beside the error; nothing else is.
 
 from __future__ import annotations
 
+import contextlib
+import socket
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.integration.cli.commands import RELAY, cli, error_lines
 from tests.integration.cli.conftest import Place
+from tests.support.net import free_port
 
 RABBITMQ = "amqp://guest:guest@127.0.0.1:5672/"
 TABLE = ["--dsn", "{dsn}", "--table", "{table}"]
@@ -215,29 +219,92 @@ def test_bad_set_up_is_one_line_and_exit_2(
     assert place.fill(expected) in line
 
 
-def test_workers_that_fail_at_start_up_end_the_command_with_exit_2(place: Place) -> None:
-    base_args, _ = COMMANDS["run"]
-    result = cli(
-        *base_args,
-        "--workers",
-        "2",
-        "--kafka-bootstrap",
-        place.fill("127.0.0.1:{free}"),
-        "--group-id",
-        "g",
-    )
+SAMPLE = "tests.unit.worker.sample"
+#: ``run MODULE:ATTR --workers 2``: checked once by the supervisor (settings, import path)
+#: or seen by the children (brokers); either way one line, once, not one per child.
+WORKERS: list[tuple[str, str, list[str], str]] = [
+    ("bad setting", "mediator", ["--concurrency", "0"], "CQRS_WORKER_CONCURRENCY (--concurrency)"),
+    ("bad target", "nothing", [], f"'{SAMPLE}' has no attribute 'nothing'"),
+    ("no broker", "mediator", [], "no broker to consume from"),
+    (
+        "Kafka unreachable",
+        "mediator",
+        ["--kafka-bootstrap", "127.0.0.1:{free}", "--group-id", "g"],
+        "cannot connect to Kafka at 127.0.0.1:{free}",
+    ),
+    (
+        "wrong AMQP password",
+        "mediator",
+        ["--rabbitmq-url", "amqp://guest:wrong@127.0.0.1:5672/", "--group-id", "g"],
+        "ACCESS_REFUSED",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("attr", "args", "expected"), [pytest.param(*case[1:], id=case[0]) for case in WORKERS]
+)
+def test_workers_that_fail_at_start_up_print_one_line_and_exit_2(
+    place: Place, attr: str, args: list[str], expected: str
+) -> None:
+    target = f"{SAMPLE}:{attr}"
+    argv = [place.fill(a) for a in ["run", target, "--factory", "--workers", "2", *args]]
+
+    result = cli(*argv)
 
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
-    # Each child that got as far says what to fix in its own line; the supervisor
-    # logs (INFO) what it started and (ERROR) why it stopped; nothing else.
-    lines = error_lines(result.stderr)
-    children = [line for line in lines if line.startswith("cqrs-worker run: ")]
-    assert 1 <= len(children) <= 2, lines
-    assert all(place.fill("cannot connect to Kafka at 127.0.0.1:{free}") in c for c in children)
-    supervisor = [line for line in lines if line not in children]
-    assert all(" cqrs_worker.process.supervisor: " in line for line in supervisor), lines
-    assert any("exited 2 at start-up; stopping" in line for line in supervisor), lines
+    [line] = error_lines(result.stderr)
+    assert line.startswith("cqrs-worker run: "), line
+    assert place.fill(expected) in line
+    assert "guest:wrong" not in result.stderr
+
+
+def test_workers_with_a_taken_child_health_port_print_one_error_line(place: Place) -> None:
+    # Child 0's port (HEALTH_PORT + 1) is taken; Kafka is refused too, so child 1 may
+    # fail first. Either way: one error line, once. (The health servers that did
+    # start log their INFO lines, as a single ``run`` does with a health port.)
+    with _taken_child_port() as port:
+        result = cli(
+            *COMMANDS["run"][0],
+            "--workers",
+            "2",
+            "--health-port",
+            str(port),
+            "--health-host",
+            "127.0.0.1",
+            "--kafka-bootstrap",
+            place.fill("127.0.0.1:{free}"),
+            "--group-id",
+            "g",
+        )
+
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    [line] = [line for line in error_lines(result.stderr) if " INFO " not in line]
+    assert line.startswith("cqrs-worker run: "), line
+    taken = f"cannot serve health checks on 127.0.0.1:{port + 1}"
+    assert taken in line or place.fill("cannot connect to Kafka at 127.0.0.1:{free}") in line
+
+
+@contextlib.contextmanager
+def _taken_child_port() -> Iterator[int]:
+    """A port with the two above it free, the first of those taken while in the block."""
+    for _ in range(50):
+        base = free_port()
+        with contextlib.ExitStack() as stack:
+            try:
+                socks = [stack.enter_context(socket.socket()) for _ in range(3)]
+                for offset, sock in enumerate(socks):
+                    sock.bind(("127.0.0.1", base + offset))
+            except OSError:
+                continue
+            socks[0].close()
+            socks[2].close()
+            socks[1].listen()
+            yield base
+            return
+    raise RuntimeError("no 3 free ports in a row")
 
 
 #: A misspelt variable with a quick failure after it, per command.

@@ -8,6 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from cqrs_worker.process import Backoff, Supervisor
 from tests.support.waiting import async_wait_until
 
@@ -147,3 +149,71 @@ async def test_a_child_stopped_before_it_handles_signals_counts_as_a_clean_stop(
 
     async with asyncio.timeout(30):
         assert await running == 0
+
+
+# A child that logs a line, then fails as the CLI does: one error line, the given exit code
+# on its first start; later starts run until SIGTERM.
+TALKING_CHILD = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    marker, code = sys.argv[1], int(sys.argv[2])
+    print("2026-01-01 00:00:00 INFO child: starting", file=sys.stderr)
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        print("cqrs-worker run: fix the thing", file=sys.stderr)
+        sys.exit(code)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print("2026-01-01 00:00:00 INFO child: running", file=sys.stderr)
+    while True:
+        time.sleep(0.05)
+    """
+)
+
+
+def _talking(tmp_path: Path, code: int) -> Supervisor:
+    return Supervisor(
+        workers=1,
+        argv_of=lambda n: [
+            sys.executable,
+            "-c",
+            TALKING_CHILD,
+            str(tmp_path / "marker"),
+            str(code),
+        ],
+        backoff=lambda: Backoff(initial=0.05, maximum=0.2, stable_after=30.0),
+    )
+
+
+async def test_a_start_up_error_line_is_the_failure_not_passed_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    supervisor = _talking(tmp_path, 2)
+
+    async with asyncio.timeout(30):
+        assert await supervisor.run() == 2
+
+    assert supervisor.failure == "cqrs-worker run: fix the thing"
+    # The child's log line went through; its error line is left to the caller, once.
+    assert capsys.readouterr().err == "2026-01-01 00:00:00 INFO child: starting\n"
+
+
+async def test_the_error_line_of_a_restarted_child_is_passed_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    supervisor = _talking(tmp_path, 1)
+    seen: list[str] = []
+
+    def err() -> str:
+        seen.append(capsys.readouterr().err)
+        return "".join(seen)
+
+    running = asyncio.create_task(supervisor.run())
+    await async_wait_until(lambda: "child: running" in err(), timeout=60)
+    supervisor.stop(signal.SIGTERM)
+
+    async with asyncio.timeout(30):
+        assert await running == 0
+    assert supervisor.failure is None
+    # Exit 1 is no start-up error: the child's line is shown, and it is restarted.
+    lines = [line.rpartition(" child: ")[2] for line in err().splitlines()]
+    assert lines == ["starting", "cqrs-worker run: fix the thing", "starting", "running"]
