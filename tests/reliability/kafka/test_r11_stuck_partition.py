@@ -18,7 +18,7 @@ Before the flow control fetched by partition, the lanes filled with partition
 after the stall timeout every partition was paused: none of partition 1's
 events was handled until partition 0 recovered. And before a delivery gave up
 its concurrency slot while it waited to be retried, ``CONCURRENCY=1`` handled
-nothing else meanwhile (50 of 2,500: one fetched batch between two attempts).
+almost nothing else meanwhile (0 to 50 of the 2,500).
 """
 
 from __future__ import annotations
