@@ -34,6 +34,7 @@ from cqrs_worker.event_mediator import EventMediator
 from cqrs_worker.middleware import Middleware
 from cqrs_worker.observability.logcontext import bind as bind_log_context
 from cqrs_worker.observability.logcontext import unbind as unbind_log_context
+from cqrs_worker.worker.backoff import backoff
 from cqrs_worker.worker.delivery import Delivery
 from cqrs_worker.worker.retry import Retrier, RetryPolicy
 from cqrs_worker.worker.stats import WorkerStats
@@ -178,7 +179,7 @@ class BatchRunner:
                 error,
                 delay,
             )
-            await asyncio.sleep(delay)
+            await backoff(delay)  # holding no concurrency slot meanwhile
             await self._settle(run, done, tries=tries - 1)
             return
         logger.warning(

@@ -8,6 +8,14 @@ batch of a thousand fresh keys costs a few dozen tasks, not a thousand. A lane
 is owned by one worker at a time; after ``_FAIRNESS`` deliveries in a row it
 goes to the back of the ready queue if other lanes are waiting.
 
+``concurrency`` bounds the deliveries being *handled*, not those waiting to be
+tried again: a delivery sleeping in its retry backoff
+(:func:`~cqrs_worker.worker.backoff.backoff`) gives its worker's slot away,
+so another worker may start for a ready lane, and takes a slot back before its
+next attempt, ahead of new lanes (:mod:`cqrs_worker.worker.slots`). The
+sleeping delivery keeps its lane, so the deliveries behind it still wait:
+per-key order holds.
+
 A pipeline with a ``batch`` attribute (built when a handler defines
 ``handle_batch``: :mod:`cqrs_worker.worker.batches`) is handed every
 delivery queued in the lane at once, up to its ``max_size``, when more than one
@@ -18,14 +26,17 @@ acknowledged then. Without one, this module runs exactly as before.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any, cast
 
+from cqrs_worker.worker.backoff import install as install_backoff
 from cqrs_worker.worker.delivery import Delivery
 from cqrs_worker.worker.pipeline import Pipeline
+from cqrs_worker.worker.slots import Slots
 
 __all__ = ["Lanes"]
 
@@ -62,7 +73,6 @@ class Lanes:
         # Set only for a pipeline with batch handlers: the per-message loop is unchanged.
         self._batch: Any = getattr(pipeline, "batch", None)
         self._on_done = on_done
-        self._concurrency = concurrency
         self._error_delay = error_delay
         self._queues: dict[Hashable, deque[Delivery]] = {}
         self._ready: deque[Hashable] = deque()
@@ -74,6 +84,8 @@ class Lanes:
         # The deliveries a worker's batch took (batch pipelines only): all count as running.
         self._groups: dict[Worker, list[Delivery]] = {}
         self._watchers: dict[Delivery, asyncio.Future[None]] = {}
+        # A worker whose delivery sleeps between attempts holds no slot.
+        self._slots = Slots(self._workers, concurrency=concurrency, freed=self._fill)
         self._pending = 0
         self._closing = False
         self._idle = asyncio.Event()
@@ -181,6 +193,7 @@ class Lanes:
         self._ready.clear()
         self._running.clear()
         self._groups.clear()
+        self._slots.clear()
         for delivery in list(self._watchers):
             self._release(delivery)
         self._pending = 0
@@ -200,7 +213,7 @@ class Lanes:
         if (
             self._ready
             and len(workers) == len(self._running)
-            and len(workers) < self._concurrency
+            and self._slots.free()
             and not self._closing
         ):
             workers.add(asyncio.get_running_loop().create_task(self._work()))
@@ -209,9 +222,12 @@ class Lanes:
         worker = cast(Worker, asyncio.current_task())  # always run as a task
         ready, queues, running = self._ready, self._queues, self._running
         pipeline, on_done, workers = self._pipeline, self._on_done, self._workers
-        spare, batch = self._spare, self._batch
+        spare, batch, waking = self._spare, self._batch, self._slots.waking
+        # This task's retry backoffs give its slot away (a task copies its
+        # creator's context, so this replaces any inherited hook).
+        install_backoff(functools.partial(self._slots.rest, worker))
         try:
-            while ready:
+            while ready and not waking:  # a woken retry waits for a slot: it gets this one
                 lane = ready.popleft()
                 queue = queues.get(lane)
                 if not queue:  # emptied by discard()
@@ -220,6 +236,9 @@ class Lanes:
                     continue
                 handled = 0
                 while queue:
+                    if waking:  # a woken retry waits for a slot: the lane waits its turn
+                        ready.appendleft(lane)
+                        break
                     if batch is not None and len(queue) > 1:
                         ran = await self._run_batch(worker, queue)
                         if ran < 0:
@@ -262,6 +281,7 @@ class Lanes:
         finally:
             workers.discard(worker)
             running.pop(worker, None)
+            self._slots.grant()
             self._fill()
 
     async def _run_batch(self, worker: Worker, queue: deque[Delivery]) -> int:

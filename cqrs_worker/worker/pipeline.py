@@ -21,7 +21,14 @@ What happens to a message:
   (:class:`~cqrs_worker.worker.retry.RetryPolicy`; a handler class may carry
   its own ``retry_policy``); later messages of the same key wait, so per-key
   order holds. A :class:`~cqrs_worker.errors.PermanentError`, or an exception
-  type the policy calls permanent, is not retried.
+  type the policy calls permanent, is not retried. **A delivery waiting
+  between two attempts holds no concurrency slot**
+  (:mod:`cqrs_worker.worker.backoff`): ``CONCURRENCY`` bounds the attempts
+  running, so other keys are handled meanwhile whatever its value, and the
+  delivery takes a slot back (ahead of new work) before its next attempt. So
+  in an outage of what the handlers need, every key with work fails and
+  retries at once, not ``CONCURRENCY`` of them: more deliveries use up their
+  attempts together and are dead-lettered (or moved to a delayed stage).
 * **Exhausted, with delayed retries** (opt-in, ``RETRY_TOPICS=1s,30s,5m``;
   :mod:`cqrs_worker.worker.retry_stages`) — a retryable failure whose
   in-place attempts ran out moves to the next delayed stage instead: Kafka
@@ -41,7 +48,9 @@ What happens to a message:
   it is retried with backoff and the message stays unacknowledged meanwhile:
   nothing is dropped.
 * **Cancellation** (shutdown timeout, partition revoked) — never acknowledged
-  or committed; the broker redelivers the message.
+  or committed, also while it waits between attempts; the broker redelivers
+  the message. A shutdown drains: a delivery waiting to be retried counts as
+  unfinished work and is waited for within the timeout.
 * **Duplicate** (the inbox of :class:`~cqrs_worker.inbox.UnitOfWork` already
   recorded the event) — acknowledged without running handlers; a middleware
   says so with ``delivery.duplicate = True`` and it is counted.
@@ -57,12 +66,13 @@ above, in its place. The rules of the contract hold per message:
 
 * a batch that succeeds acknowledges each of its deliveries, in lane order;
   each counts its own outcome (handled, or duplicate for the inbox);
-* a failing batch is tried once more after the policy's first delay (not when
-  the failure is permanent), then split in halves, each tried once and split
-  again, down to single deliveries, which take the per-message path (in-place
-  retries, delayed stages, dead-letter) — so a poison event is dead-lettered
-  alone, the events before it are handled exactly once, and those after it
-  wait their turn; a half that fails rolls back all of its rows;
+* a failing batch is tried once more after the policy's first delay (holding
+  no slot meanwhile; not when the failure is permanent), then split in halves,
+  each tried once and split again, down to single deliveries, which take the
+  per-message path (in-place retries, delayed stages, dead-letter) — so a
+  poison event is dead-lettered alone, the events before it are handled
+  exactly once, and those after it wait their turn; a half that fails rolls
+  back all of its rows;
 * cancellation acknowledges nothing of the unfinished part of a batch.
 
 Handler durations are observed once per batch attempt (labelled with the

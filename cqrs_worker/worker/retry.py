@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import logging
 import random
@@ -17,6 +16,7 @@ from cqrs_worker.errors import (
     RetriesExhaustedError,
 )
 from cqrs_worker.middleware import CallNext
+from cqrs_worker.worker.backoff import backoff
 from cqrs_worker.worker.delivery import Delivery
 from cqrs_worker.worker.stats import WorkerStats
 
@@ -116,7 +116,8 @@ class Retrier:
                 _describe(error),
                 delay,
             )
-            await asyncio.sleep(delay)
+            # Holding no concurrency slot meanwhile (worker/backoff.py).
+            await backoff(delay)
             delivery.attempts += 1
             try:
                 await attempt(delivery)

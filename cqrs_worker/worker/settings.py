@@ -86,7 +86,7 @@ class WorkerSettings(KafkaSecuritySettings, RabbitMQTLSSettings, BaseSettings):
     # -- throughput and order ---------------------------------------------
     concurrency: int = pydantic.Field(default=64, ge=1, le=100_000)
     """Deliveries handled at once (different keys; one key is serial unless ``ordering``
-    is ``unordered``)."""
+    is ``unordered``); one waiting between two retry attempts holds no slot."""
     ordering: Ordering = "key"
     """What runs in order: ``key`` (per message key; keyless messages per partition or
     queue), ``partition`` (everything per partition or queue) or ``unordered`` (nothing:

@@ -69,7 +69,8 @@ class KafkaSource:
     * ``bootstrap``, ``group_id``, ``topics`` — where to consume from.
     * ``pipeline`` — the delivery pipeline (:func:`~cqrs_worker.worker.pipeline.build_pipeline`).
     * ``stats`` — counters; the source counts what it received and rebalances.
-    * ``concurrency`` — deliveries handled at once (one key is always serial).
+    * ``concurrency`` — deliveries handled at once (one key is always serial); one
+      waiting between two retry attempts holds no slot.
     * ``ordering``/``ordering_key`` — which deliveries are serial: ``key``
       (default), ``partition`` or ``unordered``; ``ordering_key`` takes a
       keyless record's key from its envelope (:mod:`cqrs_worker.worker.ordering`).

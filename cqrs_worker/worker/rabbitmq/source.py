@@ -64,7 +64,8 @@ class RabbitSource:
     * ``exchange`` — the topic exchange publishers send to (``cqrs.events``).
     * ``dead_letter_exchange`` — default ``<exchange>.dlx``; ``dlq_suffix``
       names each queue's dead-letter queue, ``<queue><dlq_suffix>``.
-    * ``concurrency`` — deliveries handled at once, across all queues.
+    * ``concurrency`` — deliveries handled at once, across all queues; one waiting
+      between two retry attempts holds no slot.
     * ``prefetch`` — unacknowledged deliveries per queue (channel QoS); it grows
       by what waits behind a key being retried, by at most ``max_held``
       (default ``4 * prefetch``), so that a stuck key holds back only itself.

@@ -4,8 +4,10 @@ Partition 0 gets more than ``2 x BATCH_SIZE`` events of one key whose first
 event fails for :data:`FAIL_SECONDS` (retried about every second); once that
 event failed, partition 1 gets :data:`OTHER_EVENTS` events of many keys. Every event
 of partition 1 must be handled while partition 0 is still stuck, with the
-default settings and with a small and a large ``BATCH_SIZE``. Then partition 0
-recovers: everything is handled once, in order per key, and committed.
+default settings, with a small and a large ``BATCH_SIZE``, and with
+``CONCURRENCY=1`` (the stuck event waits between its attempts without holding
+the only slot). Then partition 0 recovers: everything is handled once, in
+order per key, and committed.
 
 And by key: one partition gets 2,500 events of the stuck key, then 2,500 of
 other keys; those are all handled while the stuck key still fails (within the
@@ -14,7 +16,9 @@ partition's uncommitted bound, 10,000 by default).
 Before the flow control fetched by partition, the lanes filled with partition
 0's backlog (``2 x BATCH_SIZE``), fetching stopped for every partition, and
 after the stall timeout every partition was paused: none of partition 1's
-events was handled until partition 0 recovered.
+events was handled until partition 0 recovered. And before a delivery gave up
+its concurrency slot while it waited to be retried, ``CONCURRENCY=1`` handled
+almost nothing else meanwhile (0 to 50 of the 2,500).
 """
 
 from __future__ import annotations
@@ -35,13 +39,18 @@ OTHER_EVENTS = 2_500
 FAIL_SECONDS = 10.0
 
 
-def _start(rig: KafkaWorkers, batch_size: str | None = None) -> ManagedProcess:
+def _start(
+    rig: KafkaWorkers, batch_size: str | None = None, concurrency: str | None = None
+) -> ManagedProcess:
     rig.app_env.update(
         KAFKA_RELIABILITY_FAIL_KEY="stuck", KAFKA_RELIABILITY_FAIL_SECONDS=str(FAIL_SECONDS)
     )
-    if batch_size is None:  # the default
-        return rig.start("worker", max_attempts="1000", retry_max_delay="1")
-    return rig.start("worker", max_attempts="1000", retry_max_delay="1", batch_size=batch_size)
+    settings = {"max_attempts": "1000", "retry_max_delay": "1"}
+    if batch_size is not None:  # else the default
+        settings["batch_size"] = batch_size
+    if concurrency is not None:
+        settings["concurrency"] = concurrency
+    return rig.start("worker", **settings)
 
 
 async def _others_handled_while_stuck(rig: KafkaWorkers) -> None:
@@ -81,18 +90,21 @@ async def _everything_handled_once_in_order(
 
 
 @pytest.mark.parametrize(
-    ("batch_size", "stuck_events"),
-    [(None, 2_500), ("50", 500), ("5000", 2_500)],
-    ids=["default", "small", "large"],
+    ("batch_size", "stuck_events", "concurrency"),
+    [(None, 2_500, None), ("50", 500, None), ("5000", 2_500, None), ("50", 500, "1")],
+    ids=["default", "small", "large", "concurrency-1"],
 )
 async def test_a_stuck_partition_holds_back_only_itself(
-    kafka_workers_factory: object, batch_size: str | None, stuck_events: int
+    kafka_workers_factory: object,
+    batch_size: str | None,
+    stuck_events: int,
+    concurrency: str | None,
 ) -> None:
     rig: KafkaWorkers = await kafka_workers_factory(2)  # type: ignore[operator]  # the factory
     stuck = await rig.produce(
         [step(rig.topic, "stuck", seq) for seq in range(stuck_events)], partition=0
     )
-    worker = _start(rig, batch_size)
+    worker = _start(rig, batch_size, concurrency)
     await worker.await_line(r"attempt 1 of Stepped failed", timeout=30)
     others = await rig.produce(
         [step(rig.topic, f"key-{seq % 50}", seq) for seq in range(OTHER_EVENTS)], partition=1

@@ -85,6 +85,7 @@ class Rig:
         batches: Batches | None = None,
         middlewares: Sequence[object] = (),
         retry: RetryPolicy = FAST,
+        concurrency: int = 4,
     ) -> None:
         self.batches = batches if batches is not None else Batches()
         self.journal = Journal()
@@ -109,7 +110,7 @@ class Rig:
         )
         self.acked: list[int] = []
         self.order: list[int | None] = []  # every finished delivery, None for malformed
-        self.lanes = Lanes(self.pipeline, self._acked, concurrency=4)
+        self.lanes = Lanes(self.pipeline, self._acked, concurrency=concurrency)
 
     def _acked(self, delivery: Delivery) -> None:
         event: Any = delivery.event
@@ -199,6 +200,16 @@ async def test_a_batch_that_fails_once_is_retried_whole_and_not_split() -> None:
     assert sorted(rig.batches.handled) == list(range(6))
     assert rig.acked == list(range(6))
     assert rig.stats.dead_lettered == 0
+
+
+async def test_a_batch_waiting_to_be_retried_lets_another_lane_run_with_one_slot() -> None:
+    retry = RetryPolicy(max_attempts=2, initial_delay=0.2, max_delay=0.2, jitter=0)
+    rig = Rig(retry=retry, concurrency=1)
+    shipped = delivery_of(Shipped.model_validate({"payload": {"n": 9}}), lane="b")
+    await rig.run([*orders(0, 1, fail={0: 1}, key="a"), shipped])
+
+    assert rig.batches.calls == [[0, 1], [0, 1]]
+    assert rig.order == [9, 0, 1], "the other lane ran while the batch waited for its retry"
 
 
 async def test_a_poison_event_is_isolated_and_dead_lettered_alone() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 
+from cqrs_worker.worker.backoff import backoff
 from cqrs_worker.worker.delivery import Delivery
 from cqrs_worker.worker.lanes import Lanes
 from tests.support.waiting import async_wait_until
@@ -181,3 +182,105 @@ async def test_waiting_behind_counts_what_queues_behind_each_running_delivery() 
     gate.set()
     assert await lanes.wait_idle(5)
     assert list(lanes.waiting_behind()) == []
+
+
+class Retrying:
+    """A pipeline whose deliveries in ``failing`` fail each attempt and wait in their retry
+    backoff (``delay`` seconds) until ``release`` is set; it counts the attempts running
+    (each suspends a few times) and the deliveries waiting between attempts."""
+
+    def __init__(self, failing: set[int], *, delay: float = 0.005) -> None:
+        self.failing = failing
+        self.delay = delay
+        self.release = asyncio.Event()
+        self.started: list[int] = []
+        self.done: list[Delivery] = []
+        self.attempting = 0
+        self.peak = 0
+        self.resting = 0
+        self.peak_resting = 0
+
+    async def _attempt(self) -> None:
+        self.attempting += 1
+        self.peak = max(self.peak, self.attempting)
+        try:
+            for _ in range(3):
+                await asyncio.sleep(0)
+        finally:
+            self.attempting -= 1
+
+    async def __call__(self, delivery: Delivery) -> None:
+        self.started.append(delivery.raw)
+        await self._attempt()
+        while delivery.raw in self.failing and not self.release.is_set():
+            self.resting += 1
+            self.peak_resting = max(self.peak_resting, self.resting)
+            try:
+                await backoff(self.delay)
+            finally:
+                self.resting -= 1
+            await self._attempt()
+
+    def on_done(self, delivery: Delivery) -> None:
+        self.done.append(delivery)
+
+
+async def test_a_delivery_waiting_between_attempts_lets_other_lanes_run_with_one_slot() -> None:
+    pipeline = Retrying(failing={0})
+    lanes = Lanes(pipeline, pipeline.on_done, concurrency=1)
+    lanes.submit(_delivery(0, lane="stuck"))
+    lanes.submit(_delivery(1, lane="stuck"))
+    for n in range(2, 52):
+        lanes.submit(_delivery(n, lane=f"other-{n % 5}"))
+
+    def others_done() -> int:
+        return sum(1 for d in pipeline.done if d.lane != "stuck")
+
+    # Before: the retrying delivery kept the only slot while it slept, and nothing else ran.
+    await async_wait_until(
+        lambda: others_done() == 50,
+        timeout=10,
+        message=lambda: f"{others_done()} of the other 50 handled while the stuck one retried",
+    )
+    assert 1 not in pipeline.started, "its lane's next delivery waits while it retries"
+    assert not any(d.lane == "stuck" for d in pipeline.done)
+
+    pipeline.release.set()
+    assert await lanes.wait_idle(10)
+    assert [d.raw for d in pipeline.done if d.lane == "stuck"] == [0, 1]
+    assert pipeline.peak == 1, "never more than one attempt running"
+
+
+async def test_concurrency_bounds_attempts_not_deliveries_waiting_to_retry() -> None:
+    pipeline = Retrying(failing=set(range(0, 200, 2)))
+    lanes = Lanes(pipeline, pipeline.on_done, concurrency=3)
+    for n in range(200):
+        lanes.submit(_delivery(n, lane=n % 40))
+
+    await async_wait_until(
+        lambda: pipeline.peak_resting > 3,
+        timeout=10,
+        message=lambda: f"at most {pipeline.peak_resting} waiting to retry at once",
+    )
+    pipeline.release.set()
+    assert await lanes.wait_idle(10)
+    assert pipeline.peak == 3
+    per_lane: dict[object, list[int]] = defaultdict(list)
+    for delivery in pipeline.done:
+        per_lane[delivery.lane].append(delivery.raw)
+    assert sorted(d.raw for d in pipeline.done) == list(range(200))
+    assert all(numbers == sorted(numbers) for numbers in per_lane.values())
+
+
+async def test_a_delivery_cancelled_while_waiting_to_retry_is_never_done() -> None:
+    pipeline = Retrying(failing={0}, delay=3600)
+    lanes = Lanes(pipeline, pipeline.on_done, concurrency=1)
+    lanes.submit(_delivery(0, lane="stuck"))
+    lanes.submit(_delivery(1, lane="stuck"))
+    lanes.submit(_delivery(2, lane="other"))
+    await async_wait_until(lambda: len(pipeline.done) == 1, timeout=5)
+    assert pipeline.resting == 1
+
+    assert await lanes.finish(lambda d: d.lane == "stuck", timeout=0) == 1
+    assert await lanes.wait_idle(5)
+    assert [d.raw for d in pipeline.done] == [2]
