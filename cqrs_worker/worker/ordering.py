@@ -79,6 +79,12 @@ class LaneChooser:
     def mode(self) -> Ordering:
         return self._mode
 
+    @property
+    def by_record_key(self) -> bool:
+        """Whether a lane is ``scope`` plus the record's own key, nothing more (the
+        default): the caller may then build it inline, once per record."""
+        return self._mode == "key" and self._path is None
+
     def __call__(self, scope: tuple[Any, ...], key: Any, body: bytes) -> Hashable:
         mode = self._mode
         if mode == "key":

@@ -132,6 +132,8 @@ class FlowControl:
 
     def finished(self, state: PartitionState, pending: int) -> None:
         """For each finished delivery while :attr:`waiting`: wake the loop when it may go on."""
+        if self._room.is_set():  # already woken: nothing to add
+            return
         if self.held:
             # ``_parked`` and ``state.parked`` are from the last plan: a recovered key
             # makes them too high, which only wakes the loop early.
