@@ -2,12 +2,14 @@
 
 ``python -m consumers.orders.schema`` creates them in ``ORDERS_DATABASE_URL``.
 Effect and compensation tables have no unique key on purpose: an effect that
-happened twice would show as a second row.
+happened twice would show as a second row; ``at`` (set when the row is
+written) shows the order effects and compensations happened in.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime
 import os
 
 import sqlalchemy as sa
@@ -16,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from consumers.meetings.env import setting
 from cqrs_worker.inbox import inbox_table
 from cqrs_worker.outbox import OutboxRepository, outbox_table
+from cqrs_worker.outbox.table import UtcDateTime
 from cqrs_worker.sagas import SagaStore, saga_table
 
 
@@ -26,7 +29,13 @@ def _effects(metadata: sa.MetaData, name: str) -> sa.Table:
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
         sa.Column("order_id", sa.String(64), nullable=False, index=True),
         sa.Column("detail", sa.String(255), nullable=False, default=""),
+        # Set by the writer per statement (not now(): one per transaction on PostgreSQL).
+        sa.Column("at", UtcDateTime(), nullable=False, default=_now),
     )
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
 
 
 class Schema:
