@@ -47,6 +47,7 @@ CASES: dict[str, tuple[dict[str, Any], str, set[str]]] = {
         {"reservations", "payments", "shipments", "cancellations", "refunds", "releases"},
     ),
 }
+SAGAS_TARGET = ("consumers.orders.service:sagas", "--factory")
 TABLES = ("reservations", "payments", "shipments", "releases", "refunds", "cancellations")
 
 
@@ -98,8 +99,7 @@ async def test_each_outcome_over_kafka(orders_rig: OrdersRig) -> None:
 
     result = await asyncio.to_thread(
         subprocess.run,
-        python_argv(["-m", "cqrs_worker.cli", "sagas", "status"])
-        + ["consumers.orders.service:sagas", "--factory"],
+        python_argv(["-m", "cqrs_worker.cli", "sagas", "status", *SAGAS_TARGET]),
         env=python_env(rig.env()),
         capture_output=True,
         text=True,
