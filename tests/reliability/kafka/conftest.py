@@ -91,8 +91,9 @@ class KafkaWorkers:
         path = self.log(name)
         if not path.exists():
             return []
-        lines = path.read_text().splitlines()
-        if lines and not path.read_text().endswith("\n"):
+        text = path.read_text()  # read once: a second read may see the last line finished
+        lines = text.splitlines()
+        if lines and not text.endswith("\n"):
             lines.pop()  # a line being written
         return [(key, int(seq)) for key, seq in (line.split() for line in lines)]
 
