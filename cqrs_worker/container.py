@@ -148,6 +148,15 @@ class DefaultContainer:
             return _Reentry(scope)
         return _Scope(self)
 
+    def builds_bare(self, type_: Any) -> bool:
+        """Whether ``type_`` is built with no arguments and no scope is open here.
+
+        Such a handler gets nothing from a scope, so a mediator may build it
+        without opening one (the usual handler: one scope fewer per message).
+        Known only once the type was resolved through a scope the first time.
+        """
+        return type_ in self._plain and self._current.get() is None
+
     def _params_of(self, type_: Any, chain: tuple[Any, ...]) -> tuple[_Param, ...]:
         params = self._plans.get(type_)
         if params is None:

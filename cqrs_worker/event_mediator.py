@@ -24,7 +24,7 @@ Emitted follow-ups are dispatched after all handlers succeeded: a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from cqrs_worker.container import Container
@@ -72,6 +72,12 @@ class EventMediator:
         # Chosen once: the sequential default keeps its loop, with no per-event branch.
         run = self._run_handlers if max_concurrent_event_handlers == 1 else self._run_concurrently
         self._call = compose(middlewares, run)
+        # The usual event: one handler the container builds bare, no middlewares.
+        # Such a handler is built and run without a scope (see send()).
+        bare = getattr(container, "builds_bare", None)
+        self._bare: Callable[[Any], bool] | None = (
+            bare if not middlewares and max_concurrent_event_handlers == 1 else None
+        )
         self._batchable: dict[type[Any], bool] = {}
 
     async def send(self, event: Event) -> None:
@@ -79,13 +85,35 @@ class EventMediator:
 
         Raises :class:`~cqrs_worker.errors.EventHandlingError` if any handler raised.
         """
-        if type(event) not in self.event_map:
+        handler_types = self.event_map.get(type(event))
+        if not handler_types:
             return  # nobody here handles it: no scope to open
+        bare = self._bare
+        if bare is not None and len(handler_types) == 1 and bare(handler_types[0]):
+            await self._send_bare(event, handler_types[0])
+            return
         async with self.container.scope():
             # What _send(event, 0) does, inline: one coroutine frame fewer per event
             # (depth 0 needs no cycle check; the map was just asked).
             emitted: Sequence[Event] = await self._call(event)
             if emitted:
+                await self.dispatch_emitted(emitted)
+
+    async def _send_bare(self, event: Event, handler_type: Any) -> None:
+        """What send() does for one handler built with no arguments and no scope:
+        the same outcome and errors, one scope and three coroutine frames fewer.
+        What the handler emitted is dispatched in a scope of its own."""
+        handler = handler_type()
+        failed: Exception | None = None
+        try:
+            await handler.handle(event)
+        except Exception as exc:
+            failed = exc
+        if failed is not None:  # raised here, as _run_handlers does: no chained context
+            raise EventHandlingError(event, [HandlerFailure(handler_type, failed)]) from failed
+        emitted = emitted_events(handler)
+        if emitted:
+            async with self.container.scope():
                 await self.dispatch_emitted(emitted)
 
     def batchable(self, event_type: type[Any]) -> bool:

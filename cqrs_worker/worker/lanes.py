@@ -46,6 +46,8 @@ logger = logging.getLogger(__name__)
 _FAIRNESS = 256
 #: Emptied lane queues kept for reuse.
 _SPARE = 1024
+#: Deliveries a worker finishes before it lets the event loop run other tasks.
+_YIELD_EVERY = 64
 
 Worker = asyncio.Task[None]
 
@@ -226,6 +228,7 @@ class Lanes:
         # This task's retry backoffs give its slot away (a task copies its
         # creator's context, so this replaces any inherited hook).
         install_backoff(functools.partial(self._slots.rest, worker))
+        since_yield = 0
         try:
             while ready and not waking:  # a woken retry waits for a slot: it gets this one
                 lane = ready.popleft()
@@ -265,6 +268,12 @@ class Lanes:
                     if self._watchers:
                         self._release(delivery)
                     handled += 1
+                    since_yield += 1
+                    if since_yield >= _YIELD_EVERY:
+                        # Handlers that never suspend would otherwise run a whole fetch
+                        # without the fetch loop and the client's I/O getting a turn.
+                        since_yield = 0
+                        await asyncio.sleep(0)
                     if handled >= _FAIRNESS and ready and queue:
                         ready.append(lane)
                         break
